@@ -1,0 +1,1 @@
+"""TaskBell: real-time task status notifications over GraphQL subscriptions."""

@@ -1,0 +1,55 @@
+"""The app factory; its lifespan owns the engine and the broadcast hub."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from taskbell.config import Settings
+from taskbell.db import create_engine, create_sessions
+from taskbell.fanout import Hub
+from taskbell.metrics import Metrics
+from taskbell.presence import Presence
+from taskbell.runtime import Runtime
+from taskbell.schema.root import build_schema
+from taskbell.web import graphql, routes
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the ASGI app; nothing connects until the lifespan starts."""
+    logging.basicConfig(level=settings.log_level)
+    engine = create_engine(settings)
+    presence = Presence()
+    metrics = Metrics(presence)
+    rt = Runtime(
+        settings=settings,
+        engine=engine,
+        sessions=create_sessions(engine),
+        hub=Hub(settings.broadcast_url, metrics),
+        metrics=metrics,
+        presence=presence,
+        channel_prefix=settings.resolved_channel_prefix(),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await rt.hub.start()
+        try:
+            yield
+        finally:
+            await rt.hub.stop()
+            await engine.dispose()
+
+    app = FastAPI(title="TaskBell", lifespan=lifespan)
+    app.state.runtime = rt
+    app.include_router(graphql.create_router(build_schema(settings), rt), prefix="/graphql")
+    app.include_router(routes.router)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory taskbell.app:app_from_env`` (several workers)."""
+    return create_app(Settings())

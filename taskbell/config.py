@@ -1,0 +1,40 @@
+"""Settings read from the environment (``TASKBELL_*``); built by the caller, never at import."""
+
+from __future__ import annotations
+
+import hashlib
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+
+class Settings(BaseSettings):
+    """Everything an operator can tune; the defaults run anywhere with no server."""
+
+    model_config = SettingsConfigDict(env_prefix="TASKBELL_", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///./taskbell.db"
+    broadcast_url: str = "memory://"
+    channel_prefix: str | None = Field(
+        default=None,
+        description="Namespace for broadcast channels; derived from the database when unset.",
+    )
+    allowed_origins: list[str] = Field(default_factory=list)
+    max_subscriptions_per_connection: int = 100
+    connection_init_timeout_seconds: float = 5.0
+    subscription_buffer: int = 1000
+    replay_batch_size: int = 500
+    max_query_depth: int = 10
+    max_aliases: int = 30
+    max_tokens: int = 2000
+    db_pool_size: int = 10
+    log_level: str = "INFO"
+
+    def resolved_channel_prefix(self) -> str:
+        """Channels are namespaced per deployment so two of them can share one broker."""
+        if self.channel_prefix is not None:
+            return self.channel_prefix
+        url = make_url(self.database_url)
+        identity = f"{url.host or ''}:{url.port or ''}/{url.database or ''}"
+        return "tb." + hashlib.sha256(identity.encode()).hexdigest()[:10] + "."

@@ -1,0 +1,37 @@
+"""Opaque resume cursors: a subscriber's position in each of its projects' event logs.
+
+A position is per project (allocated under the project row lock, so commit
+order), hence a cursor spanning several projects is a small vector of them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+
+from taskbell.errors import BadUserInput
+
+Positions = dict[int, int]
+_VERSION = "v1"
+
+
+def encode_cursor(positions: Positions) -> str:
+    body = json.dumps({str(k): v for k, v in sorted(positions.items())}, separators=(",", ":"))
+    token = base64.urlsafe_b64encode(body.encode()).decode().rstrip("=")
+    return f"{_VERSION}.{token}"
+
+
+def decode_cursor(cursor: str) -> Positions:
+    """Parse a cursor this server issued; anything else is the client's mistake."""
+    try:
+        version, _, token = cursor.partition(".")
+        if version != _VERSION:
+            raise ValueError(version)
+        body = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        positions = {int(k): int(v) for k, v in body.items()}
+    except (ValueError, TypeError, AttributeError, binascii.Error) as error:
+        raise BadUserInput("Malformed cursor.") from error
+    if any(k <= 0 or v < 0 for k, v in positions.items()):
+        raise BadUserInput("Malformed cursor.")
+    return positions

@@ -1,0 +1,166 @@
+"""The realtime fan-out: one broadcaster subscription per channel per process.
+
+Each channel has a single owner task that holds the broadcaster subscription,
+decodes every message once and hands it to the local subscribers' bounded
+inboxes. This sidesteps broadcaster's subscribe race (concurrent first
+subscribers overwrite each other) and its unbounded per-subscriber queues.
+This module and ``backends`` are the only importers of broadcaster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Collection
+from dataclasses import dataclass, field
+
+from broadcaster import Broadcast
+from broadcaster._base import Unsubscribed
+
+from taskbell import events
+from taskbell.backends import backend_for
+from taskbell.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+
+class Inbox:
+    """A subscriber's bounded buffer of messages.
+
+    When it fills, the backlog is dropped and replaced by one ``Resync``: the
+    subscriber re-reads the durable log instead, so memory stays bounded and
+    nothing is lost.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._items: deque[events.Message] = deque()
+        self._size = size
+        self._ready = asyncio.Event()
+        self._failure: BaseException | None = None
+
+    def offer(self, message: events.Message) -> None:
+        if len(self._items) >= self._size:
+            self._items.clear()
+            message = events.Resync()
+        self._items.append(message)
+        self._ready.set()
+
+    def fail(self, error: BaseException) -> None:
+        self._failure = error
+        self._ready.set()
+
+    async def get(self) -> events.Message:
+        while not self._items and self._failure is None:
+            self._ready.clear()
+            await self._ready.wait()
+        if self._failure is not None:
+            raise self._failure
+        return self._items.popleft()
+
+
+@dataclass
+class _Channel:
+    inboxes: set[Inbox] = field(default_factory=set)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    owner: asyncio.Task[None] | None = None
+
+
+class Hub:
+    """Publishes messages and fans received ones out to local inboxes."""
+
+    def __init__(self, url: str, metrics: Metrics) -> None:
+        self._backend = backend_for(url)
+        self._broadcast = Broadcast(backend=self._backend)
+        self._metrics = metrics
+        self._channels: dict[str, _Channel] = {}
+        self._closing: dict[str, asyncio.Task[None]] = {}
+
+    async def start(self) -> None:
+        await self._broadcast.connect()
+
+    async def stop(self) -> None:
+        owners = [c.owner for c in self._channels.values() if c.owner is not None]
+        owners += self._closing.values()
+        for owner in owners:
+            owner.cancel()
+        await asyncio.gather(*owners, return_exceptions=True)
+        await self._broadcast.disconnect()
+
+    async def ping(self) -> bool:
+        return bool(await self._backend.ping())
+
+    async def publish(self, channel: str, message: events.Message) -> bool:
+        """Publish after commit; a failure is logged and counted, never raised.
+
+        The database is the source of truth: subscribers recover anything lost
+        here from the log when the backend comes back.
+        """
+        try:
+            await self._broadcast.publish(channel, events.encode(message))
+        except Exception:
+            self._metrics.publish_failures.inc()
+            log.warning("publish to %s failed; subscribers will resync", channel, exc_info=True)
+            return False
+        self._metrics.events_published.inc()
+        return True
+
+    @contextlib.asynccontextmanager
+    async def listen(self, channels: Collection[str], buffer: int) -> AsyncIterator[Inbox]:
+        """Yield an inbox once every channel is subscribed at the backend."""
+        inbox = Inbox(buffer)
+        joined = [self._join(name, inbox) for name in channels]
+        try:
+            await asyncio.gather(*(channel.ready.wait() for channel in joined))
+            yield inbox
+        finally:
+            for name in channels:
+                self._leave(name, inbox)
+
+    def _join(self, name: str, inbox: Inbox) -> _Channel:
+        channel = self._channels.get(name)
+        if channel is None:
+            channel = self._channels[name] = _Channel()
+            channel.owner = asyncio.create_task(self._own(name, channel))
+        channel.inboxes.add(inbox)
+        return channel
+
+    def _leave(self, name: str, inbox: Inbox) -> None:
+        channel = self._channels.get(name)
+        if channel is None:
+            return
+        channel.inboxes.discard(inbox)
+        if not channel.inboxes and channel.owner is not None:
+            del self._channels[name]
+            channel.owner.cancel()
+            self._closing[name] = channel.owner
+
+    async def _own(self, name: str, channel: _Channel) -> None:
+        """Hold the channel's one broadcaster subscription and dispatch locally."""
+        previous = self._closing.pop(name, None)
+        if previous is not None:
+            # Let the old owner finish its UNSUBSCRIBE before we SUBSCRIBE again.
+            await asyncio.gather(previous, return_exceptions=True)
+        try:
+            async with self._broadcast.subscribe(name) as subscriber:
+                channel.ready.set()
+                while True:
+                    event = await subscriber.get()
+                    try:
+                        message = events.decode(event.message)
+                    except ValueError:
+                        log.warning("dropped an undecodable message on %s", name)
+                        continue
+                    for inbox in list(channel.inboxes):
+                        inbox.offer(message)
+        except (asyncio.CancelledError, Unsubscribed):
+            raise
+        except Exception as error:
+            log.exception("fan-out for %s failed", name)
+            for inbox in list(channel.inboxes):
+                inbox.fail(error)
+            channel.ready.set()
+        finally:
+            if self._closing.get(name) is asyncio.current_task():
+                del self._closing[name]

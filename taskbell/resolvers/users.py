@@ -1,0 +1,21 @@
+"""me, login, logout."""
+
+from __future__ import annotations
+
+from taskbell.schema.types import AuthPayload, CtxInfo, User
+from taskbell.services import users
+
+
+async def me(info: CtxInfo) -> User:
+    return User.from_model(info.context.require_identity().user)
+
+
+async def login(info: CtxInfo, email: str, password: str) -> AuthPayload:
+    token, user = await users.login(info.context.rt.sessions, email, password)
+    return AuthPayload(token=token, user=User.from_model(user))
+
+
+async def logout(info: CtxInfo) -> bool:
+    identity = info.context.require_identity()
+    await users.revoke_token(info.context.rt.sessions, identity.token_id)
+    return True

@@ -1,0 +1,24 @@
+"""The long-lived parts one app owns, handed to services explicitly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from taskbell.config import Settings
+from taskbell.db import Sessions
+from taskbell.fanout import Hub
+from taskbell.metrics import Metrics
+from taskbell.presence import Presence
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: Sessions
+    hub: Hub
+    metrics: Metrics
+    presence: Presence
+    channel_prefix: str

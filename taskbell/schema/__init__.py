@@ -1,0 +1,1 @@
+"""Strawberry types, root operations and the schema."""

@@ -1,0 +1,31 @@
+"""What every resolver receives: the runtime, the caller and per-request loaders."""
+
+from __future__ import annotations
+
+from strawberry.fastapi import BaseContext
+
+from taskbell.errors import Unauthenticated
+from taskbell.loaders import Loaders
+from taskbell.runtime import Runtime
+from taskbell.services.users import Identity
+
+
+class Context(BaseContext):
+    """Built per HTTP request, or once per WebSocket connection."""
+
+    def __init__(self, rt: Runtime, identity: Identity | None, request_id: str) -> None:
+        super().__init__()
+        self.rt = rt
+        self.identity = identity
+        self.request_id = request_id
+        self.loaders = Loaders(rt.sessions)
+
+    def require_identity(self) -> Identity:
+        if self.identity is None:
+            raise Unauthenticated("A valid bearer token is required.")
+        return self.identity
+
+    def fresh_loaders(self) -> Loaders:
+        """A socket lives long; each delivered event gets loaders with an empty cache."""
+        self.loaders = Loaders(self.rt.sessions)
+        return self.loaders

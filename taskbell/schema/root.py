@@ -1,0 +1,123 @@
+"""Root Query, Mutation and Subscription, and the schema with its limits."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Callable
+
+import strawberry
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions.base_extension import SchemaExtension
+
+from taskbell import resolvers
+from taskbell.config import Settings
+from taskbell.schema import types
+from taskbell.schema.errors import ErrorCodes
+
+
+@strawberry.type
+class Query:
+    me: types.User = strawberry.field(
+        resolver=resolvers.users.me,
+        description=(
+            "The caller. Every Query/Mutation/Subscription field except login needs a valid token."
+        ),
+    )
+    projects: list[types.Project] = strawberry.field(
+        resolver=resolvers.projects.list_projects, description="Projects the caller is a member of."
+    )
+    project: types.Project | None = strawberry.field(
+        resolver=resolvers.projects.project,
+        description="Null when it does not exist or the caller is not a member.",
+    )
+    task: types.Task | None = strawberry.field(
+        resolver=resolvers.tasks.task,
+        description="Null when it does not exist or the caller is not a member of its project.",
+    )
+    tasks: list[types.Task] = strawberry.field(
+        resolver=resolvers.tasks.list_tasks,
+        description="A project's tasks; NOT_FOUND for non-members.",
+    )
+    notifications: types.NotificationConnection = strawberry.field(
+        resolver=resolvers.notifications.list_notifications,
+        description="The caller's notifications, newest first.",
+    )
+    unread_notification_count: int = strawberry.field(
+        resolver=resolvers.notifications.unread_notification_count
+    )
+    realtime_stats: types.RealtimeStats = strawberry.field(
+        resolver=resolvers.realtime.realtime_stats,
+        description="Live connections and subscriptions on the server process that answers.",
+    )
+
+
+@strawberry.type
+class Mutation:
+    login: types.AuthPayload = strawberry.mutation(
+        resolver=resolvers.users.login, description="Exchange email + password for a bearer token."
+    )
+    update_task_status: types.Task = strawberry.mutation(
+        resolver=resolvers.tasks.update_task_status,
+        description=(
+            "Persist the change, record a Notification for every other project member, "
+            "commit, then publish one TaskStatusEvent. Setting the current status again is "
+            "a no-op that returns the task unchanged and publishes nothing. expectedVersion, "
+            "when given and not equal to the task's version: CONFLICT."
+        ),
+    )
+    mark_notifications_read: int = strawberry.mutation(
+        resolver=resolvers.notifications.mark_notifications_read,
+        description=(
+            "Mark the caller's notifications read (all of them when ids is omitted); "
+            "returns how many changed."
+        ),
+    )
+    create_project: types.Project = strawberry.mutation(
+        resolver=resolvers.projects.create_project,
+        description="Create a project; the caller joins it.",
+    )
+    add_project_member: types.Project = strawberry.mutation(
+        resolver=resolvers.projects.add_project_member,
+        description="Caller must be a member of the project. The new member is found by email.",
+    )
+    create_task: types.Task = strawberry.mutation(resolver=resolvers.tasks.create_task)
+    remove_project_member: types.Project = strawberry.mutation(
+        resolver=resolvers.projects.remove_project_member,
+        description=(
+            "Caller must be a member. The removed user's live subscriptions to this project end."
+        ),
+    )
+    logout: bool = strawberry.mutation(
+        resolver=resolvers.users.logout,
+        description="Revoke the token this request carries; live subscriptions opened with it end.",
+    )
+
+
+@strawberry.type
+class Subscription:
+    task_status_updated: AsyncGenerator[types.TaskStatusEvent, None] = strawberry.subscription(
+        resolver=resolvers.realtime.task_status_updated,
+        description=(
+            "Status changes in the given projects; all of the caller's projects when "
+            "projectIds is omitted. A project the caller is not a member of: FORBIDDEN. "
+            "With after: first every event committed after that cursor (in these projects), "
+            "then live events, with no gap and no duplicate between the two."
+        ),
+    )
+    notification_received: AsyncGenerator[types.Notification, None] = strawberry.subscription(
+        resolver=resolvers.realtime.notification_received,
+        description="The caller's new notifications, as they are recorded.",
+    )
+
+
+def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+    """The schema with the configured depth, alias and token limits."""
+    settings = settings or Settings()
+    extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
+        ErrorCodes,
+        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+        lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+    ]
+    return strawberry.Schema(
+        query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions
+    )

@@ -1,0 +1,42 @@
+"""Membership checks every read, write and subscription goes through."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from taskbell import models
+from taskbell.errors import Forbidden
+
+
+async def is_member(session: AsyncSession, user_id: int, project_id: int) -> bool:
+    found = await session.get(models.ProjectMember, (project_id, user_id))
+    return found is not None
+
+
+async def member_project_ids(session: AsyncSession, user_id: int) -> list[int]:
+    rows = await session.scalars(
+        select(models.ProjectMember.project_id)
+        .where(models.ProjectMember.user_id == user_id)
+        .order_by(models.ProjectMember.project_id)
+    )
+    return list(rows)
+
+
+async def require_member(session: AsyncSession, user_id: int, project_id: int) -> None:
+    """Writes and subscriptions to a foreign (or unknown) project are FORBIDDEN."""
+    if not await is_member(session, user_id, project_id):
+        raise Forbidden("You are not a member of this project.")
+
+
+async def subscription_scope(
+    session: AsyncSession, user_id: int, project_ids: list[int] | None
+) -> list[int]:
+    """The projects a subscription covers: the given ones, or all of the caller's."""
+    mine = await member_project_ids(session, user_id)
+    if project_ids is None:
+        return mine
+    foreign = set(project_ids) - set(mine)
+    if foreign:
+        raise Forbidden("You are not a member of every requested project.")
+    return sorted(set(project_ids))

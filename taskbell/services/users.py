@@ -1,0 +1,109 @@
+"""Accounts, sign-in and bearer tokens."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from taskbell import auth, models
+from taskbell.db import Sessions
+from taskbell.errors import BadUserInput, Unauthenticated
+from taskbell.models.base import utcnow
+
+# Writing last_used_at on every request would turn every read into a write.
+LAST_USED_GRANULARITY = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who is calling, and with which token (so logout can revoke exactly it)."""
+
+    user: models.User
+    token_id: int
+
+
+def _clean_email(email: str) -> str:
+    email = email.strip().lower()
+    if "@" not in email or len(email) > 320:
+        raise BadUserInput("A valid email address is required.")
+    return email
+
+
+async def create_user(
+    sessions: Sessions, email: str, name: str, password: str
+) -> tuple[models.User, str]:
+    """Register a user and issue their first token."""
+    email, name = _clean_email(email), name.strip()
+    if not name or len(name) > 200:
+        raise BadUserInput("Name must be 1 to 200 characters.")
+    if len(password) < 8:
+        raise BadUserInput("Password must be at least 8 characters.")
+    async with sessions.begin() as session:
+        if await find_by_email(session, email) is not None:
+            raise BadUserInput("A user with this email already exists.")
+        user = models.User(email=email, name=name, password_hash=auth.hash_password(password))
+        session.add(user)
+        await session.flush()
+        token = await issue_token(session, user.id)
+    return user, token
+
+
+async def find_by_email(session: AsyncSession, email: str) -> models.User | None:
+    return await session.scalar(select(models.User).where(models.User.email == email.lower()))
+
+
+async def issue_token(session: AsyncSession, user_id: int) -> str:
+    token = auth.new_token()
+    session.add(models.ApiToken(user_id=user_id, token_hash=auth.token_digest(token)))
+    await session.flush()
+    return token
+
+
+async def login(sessions: Sessions, email: str, password: str) -> tuple[str, models.User]:
+    async with sessions.begin() as session:
+        user = await find_by_email(session, email.strip())
+        password_hash = user.password_hash if user is not None else None
+        if user is None or not auth.verify_password(password_hash, password):
+            raise Unauthenticated("Invalid email or password.")
+        return await issue_token(session, user.id), user
+
+
+async def authenticate(sessions: Sessions, token: str | None) -> Identity | None:
+    """Resolve a bearer token to its live user, or None."""
+    if not token:
+        return None
+    async with sessions() as session:
+        row = (
+            await session.execute(
+                select(models.ApiToken, models.User)
+                .join(models.User, models.User.id == models.ApiToken.user_id)
+                .where(
+                    models.ApiToken.token_hash == auth.token_digest(token),
+                    models.ApiToken.revoked_at.is_(None),
+                )
+            )
+        ).first()
+        if row is None:
+            return None
+        api_token, user = row
+        now = utcnow()
+        if api_token.last_used_at is None or now - api_token.last_used_at > LAST_USED_GRANULARITY:
+            await session.execute(
+                update(models.ApiToken)
+                .where(models.ApiToken.id == api_token.id)
+                .values(last_used_at=now)
+            )
+            await session.commit()
+        return Identity(user=user, token_id=api_token.id)
+
+
+async def revoke_token(sessions: Sessions, token_id: int) -> None:
+    async with sessions.begin() as session:
+        await session.execute(
+            update(models.ApiToken)
+            .where(models.ApiToken.id == token_id, models.ApiToken.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )

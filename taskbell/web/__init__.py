@@ -1,0 +1,1 @@
+"""FastAPI routes, the GraphQL router and the static web client."""

@@ -1,0 +1,63 @@
+"""The GraphQL router: per-request context, WebSocket authentication, protocol handlers."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any, cast
+
+from fastapi.requests import HTTPConnection
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.fastapi import GraphQLRouter
+from strawberry.schema import BaseSchema
+from strawberry.types.unset import UNSET, UnsetType
+
+from taskbell import auth
+from taskbell.runtime import Runtime
+from taskbell.schema.context import Context
+from taskbell.services import users
+from taskbell.web.protocols import LegacyWSHandler, TransportWSHandler
+
+
+def _request_id(connection: HTTPConnection) -> str:
+    return connection.headers.get("x-request-id") or uuid.uuid4().hex[:16]
+
+
+async def get_context(connection: HTTPConnection) -> Context:
+    """HTTP requests authenticate here; sockets do at ``connection_init``."""
+    rt: Runtime = connection.app.state.runtime
+    identity = None
+    if connection.scope["type"] == "http":
+        token = auth.bearer_token(connection.headers.get("authorization"))
+        identity = await users.authenticate(rt.sessions, token)
+    return Context(rt, identity, _request_id(connection))
+
+
+class TaskBellRouter(GraphQLRouter[Context, None]):
+    graphql_transport_ws_handler_class = TransportWSHandler
+    graphql_ws_handler_class = LegacyWSHandler
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """Accept only a valid token, from ``connectionParams`` or the upgrade request."""
+        params: Any = context.connection_params or {}
+        header = params.get("authorization") or params.get("Authorization")
+        if header is None and context.request is not None:
+            header = context.request.headers.get("authorization")
+        identity = await users.authenticate(context.rt.sessions, auth.bearer_token(header))
+        if identity is None:
+            raise ConnectionRejectionError({"message": "A valid bearer token is required."})
+        context.identity = identity
+        return cast("UnsetType", UNSET)
+
+
+def create_router(schema: BaseSchema, rt: Runtime) -> TaskBellRouter:
+    settings = rt.settings
+    return TaskBellRouter(
+        schema,
+        context_getter=get_context,
+        keep_alive=True,
+        keep_alive_interval=15,
+        connection_init_wait_timeout=timedelta(seconds=settings.connection_init_timeout_seconds),
+        max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
+        allowed_origins=settings.allowed_origins,
+    )
