@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from alembic import context
@@ -19,7 +20,13 @@ def _database_url() -> str:
     return config.attributes.get("database_url") or Settings().database_url
 
 
+# Several `taskbell serve` processes may start at once on one PostgreSQL database.
+MIGRATION_LOCK_ID = 0x7A5CBE11
+
+
 def _configure(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

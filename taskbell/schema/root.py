@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Callable
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.extensions.base_extension import SchemaExtension
+from strawberry.types import ExecutionContext
 
 from taskbell import resolvers
 from taskbell.config import Settings
@@ -109,6 +111,13 @@ class Subscription:
     )
 
 
+class TaskBellSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Expected errors are the client's business; ErrorCodes logs the unexpected ones."""
+
+
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     """The schema with the configured depth, alias and token limits."""
     settings = settings or Settings()
@@ -118,6 +127,6 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
     ]
-    return strawberry.Schema(
+    return TaskBellSchema(
         query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions
     )

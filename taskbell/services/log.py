@@ -16,7 +16,7 @@ async def heads(session: AsyncSession, project_ids: list[int]) -> Positions:
             models.Project.id.in_(project_ids)
         )
     )
-    return dict(rows.tuples())
+    return dict(rows.tuples().all())
 
 
 async def read_after(
