@@ -18,13 +18,12 @@ from taskbell.schema.root import build_schema
 from taskbell.web import graphql, routes
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """Build the ASGI app; nothing connects until the lifespan starts."""
-    logging.basicConfig(level=settings.log_level)
+def build_runtime(settings: Settings) -> Runtime:
+    """Wire the long-lived parts; nothing connects until ``running`` enters."""
     engine = create_engine(settings)
     presence = Presence()
     metrics = Metrics(presence)
-    rt = Runtime(
+    return Runtime(
         settings=settings,
         engine=engine,
         sessions=create_sessions(engine),
@@ -34,14 +33,27 @@ def create_app(settings: Settings) -> FastAPI:
         channel_prefix=settings.resolved_channel_prefix(),
     )
 
+
+@asynccontextmanager
+async def running(rt: Runtime) -> AsyncIterator[Runtime]:
+    """Connect the hub for the duration; always release the hub and the pool."""
+    await rt.hub.start()
+    try:
+        yield rt
+    finally:
+        await rt.hub.stop()
+        await rt.engine.dispose()
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the ASGI app; its lifespan owns the engine and the hub."""
+    logging.basicConfig(level=settings.log_level)
+    rt = build_runtime(settings)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await rt.hub.start()
-        try:
+        async with running(rt):
             yield
-        finally:
-            await rt.hub.stop()
-            await engine.dispose()
 
     app = FastAPI(title="TaskBell", lifespan=lifespan)
     app.state.runtime = rt

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from sqlalchemy import event
@@ -14,7 +15,27 @@ from sqlalchemy.ext.asyncio import (
 
 from taskbell.config import Settings
 
-Sessions = async_sessionmaker[AsyncSession]
+WRITE_OPTION = "taskbell_write"
+
+
+class Sessions:
+    """``sessions()`` opens a session for reading; ``sessions.begin()`` a write transaction.
+
+    The split matters on SQLite only: a write transaction takes the write lock
+    at BEGIN (so concurrent writers queue instead of failing), reads do not.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._read = async_sessionmaker(engine, expire_on_commit=False)
+        self._write = async_sessionmaker(
+            engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
+        )
+
+    def __call__(self) -> AsyncSession:
+        return self._read()
+
+    def begin(self) -> AbstractAsyncContextManager[AsyncSession]:
+        return self._write.begin()
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -33,11 +54,11 @@ def create_engine(settings: Settings) -> AsyncEngine:
 
 
 def create_sessions(engine: AsyncEngine) -> Sessions:
-    return async_sessionmaker(engine, expire_on_commit=False)
+    return Sessions(engine)
 
 
 def _make_sqlite_transactional(engine: AsyncEngine) -> None:
-    """Take SQLite's write lock at BEGIN so concurrent writers wait instead of failing."""
+    """Take SQLite's write lock at BEGIN for writes, so concurrent writers wait, not fail."""
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -50,4 +71,5 @@ def _make_sqlite_transactional(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        write = connection.get_execution_options().get(WRITE_OPTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")

@@ -47,6 +47,9 @@ class Inbox:
         self._items.append(message)
         self._ready.set()
 
+    def __len__(self) -> int:
+        return len(self._items)
+
     def fail(self, error: BaseException) -> None:
         self._failure = error
         self._ready.set()

@@ -51,7 +51,7 @@ class Loaders:
                 .order_by(models.User.id)
             )
             by_project: dict[int, list[models.User]] = defaultdict(list)
-            for project_id, user in rows.tuples():
+            for project_id, user in rows:
                 by_project[project_id].append(user)
         return [by_project[pid] for pid in project_ids]
 

@@ -16,7 +16,7 @@ async def heads(session: AsyncSession, project_ids: list[int]) -> Positions:
             models.Project.id.in_(project_ids)
         )
     )
-    return dict(rows.tuples().all())
+    return dict(rows.all())
 
 
 async def read_after(
@@ -47,7 +47,7 @@ async def read_after(
     rows = await session.execute(stmt)
     return [
         to_message(event, task, project_name, actor_name, actor_email)
-        for event, task, project_name, actor_name, actor_email in rows.tuples()
+        for event, task, project_name, actor_name, actor_email in rows
     ]
 
 

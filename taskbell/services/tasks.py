@@ -135,7 +135,7 @@ async def _notify_other_members(
         ),
         rows,
     )
-    return [events.NotificationRecorded(nid, rid) for nid, rid in inserted.tuples()]
+    return [events.NotificationRecorded(nid, rid) for nid, rid in inserted]
 
 
 async def _publish(

@@ -86,18 +86,18 @@ async def authenticate(sessions: Sessions, token: str | None) -> Identity | None
                 )
             )
         ).first()
-        if row is None:
-            return None
-        api_token, user = row
-        now = utcnow()
-        if api_token.last_used_at is None or now - api_token.last_used_at > LAST_USED_GRANULARITY:
+    if row is None:
+        return None
+    api_token, user = row
+    now = utcnow()
+    if api_token.last_used_at is None or now - api_token.last_used_at > LAST_USED_GRANULARITY:
+        async with sessions.begin() as session:
             await session.execute(
                 update(models.ApiToken)
                 .where(models.ApiToken.id == api_token.id)
                 .values(last_used_at=now)
             )
-            await session.commit()
-        return Identity(user=user, token_id=api_token.id)
+    return Identity(user=user, token_id=api_token.id)
 
 
 async def revoke_token(sessions: Sessions, token_id: int) -> None:

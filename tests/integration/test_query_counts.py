@@ -1,0 +1,71 @@
+"""List fields resolve in a bounded number of queries, however long the lists are."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import event
+
+from taskbell.domain import TaskStatus
+from taskbell.runtime import Runtime
+from taskbell.schema.context import Context
+from taskbell.schema.root import build_schema
+from taskbell.services import projects, tasks
+from taskbell.services.users import Identity
+from tests.integration.conftest import MakeTeam
+
+BOARD = """{
+  projects {
+    name
+    members { name }
+    tasks { title project { name } assignee { name } updatedBy { name } }
+  }
+  notifications(first: 50) {
+    edges { node { message task { title } actor { name } project { name } } }
+  }
+}"""
+
+
+@contextmanager
+def counting_statements(rt: Runtime) -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def record(*args: Any) -> None:
+        statements.append(args[2])
+
+    event.listen(rt.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(rt.engine.sync_engine, "before_cursor_execute", record)
+
+
+async def _board_statements(rt: Runtime, team_size: int, task_count: int, make_team: MakeTeam) -> int:
+    team = await make_team(size=team_size)
+    other = await projects.create_project(rt.sessions, team.owner.id, "Second")
+    for member in team.members:
+        await projects.add_member(rt.sessions, team.owner.id, other.id, member.email)
+    for n in range(task_count):
+        for project_id in (team.project.id, other.id):
+            created = await tasks.create_task(
+                rt, team.owner.id, project_id, f"Task {n}", team.members[0].id
+            )
+            await tasks.update_task_status(rt, team.owner, created.id, TaskStatus.IN_PROGRESS, None)
+    viewer = team.members[0]
+    context = Context(rt, Identity(user=viewer, token_id=0), "test")
+    with counting_statements(rt) as statements:
+        result = await build_schema().execute(BOARD, context_value=context)
+    assert result.errors is None
+    return len(statements)
+
+
+async def test_board_query_cost_does_not_grow_with_the_data(
+    rt: Runtime, make_team: MakeTeam
+) -> None:
+    """Projects, members, tasks and notifications with their relations: no N+1."""
+    small = await _board_statements(rt, team_size=2, task_count=2, make_team=make_team)
+    large = await _board_statements(rt, team_size=6, task_count=12, make_team=make_team)
+    assert large == small
+    assert small <= 20  # one query per field path, plus BEGIN per loader session

@@ -1,0 +1,29 @@
+"""The committed SDL is the live schema, and it holds the public contract."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from taskbell.schema.root import build_schema
+
+ROOT = Path(__file__).resolve().parents[2]
+CONTRACT_CHECK = ROOT.parent / "shared" / "tools" / "contract_check.py"
+
+
+def test_committed_schema_matches_the_live_schema() -> None:
+    """Run `make schema` after changing a type; this fails until you do."""
+    assert (ROOT / "schema.graphql").read_text().strip() == build_schema().as_str().strip()
+
+
+@pytest.mark.skipif(not CONTRACT_CHECK.exists(), reason="../shared/tools is not beside this clone")
+def test_live_schema_contains_the_contract() -> None:
+    """Every contract type, field, argument and enum value is served as written."""
+    spec = importlib.util.spec_from_file_location("contract_check", CONTRACT_CHECK)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    contract = (CONTRACT_CHECK.parent.parent / "api" / "schema.graphql").read_text()
+    assert module.differences(build_schema().as_str(), contract) == []
