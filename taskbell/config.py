@@ -25,7 +25,7 @@ class Settings(BaseSettings):
     connection_init_timeout_seconds: float = 5.0
     subscription_buffer: int = 1000
     replay_batch_size: int = 500
-    max_query_depth: int = 10
+    max_query_depth: int = 8
     max_aliases: int = 30
     max_tokens: int = 2000
     db_pool_size: int = 10

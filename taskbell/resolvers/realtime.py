@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
+from typing import TypeVar
 
 import strawberry
 
 from taskbell.resolvers.common import parse_ids
 from taskbell.schema.types import CtxInfo, Notification, RealtimeStats, TaskStatusEvent
 from taskbell.services import live
+
+Item = TypeVar("Item")
+Out = TypeVar("Out")
 
 
 async def realtime_stats(info: CtxInfo) -> RealtimeStats:
@@ -21,19 +25,23 @@ async def task_status_updated(
     info: CtxInfo, project_ids: list[strawberry.ID] | None = None, after: str | None = None
 ) -> AsyncGenerator[TaskStatusEvent, None]:
     user = info.context.require_identity().user
-    stream = live.task_status_events(
+    stream = await live.task_status_stream(
         info.context.rt, user.id, parse_ids(project_ids, "projectIds"), after
     )
-    async with aclosing(stream):
-        async for change, cursor in stream:
-            info.context.fresh_loaders()
-            yield TaskStatusEvent.from_event(change, cursor)
+    return _render(info, stream, lambda item: TaskStatusEvent.from_event(*item))
 
 
 async def notification_received(info: CtxInfo) -> AsyncGenerator[Notification, None]:
     user = info.context.require_identity().user
     stream = live.notifications_received(info.context.rt, user.id)
+    return _render(info, stream, Notification.from_model)
+
+
+async def _render(
+    info: CtxInfo, stream: AsyncGenerator[Item, None], convert: Callable[[Item], Out]
+) -> AsyncGenerator[Out, None]:
+    """Convert each item with fresh loaders; close the service stream when the client leaves."""
     async with aclosing(stream):
-        async for note in stream:
+        async for item in stream:
             info.context.fresh_loaders()
-            yield Notification.from_model(note)
+            yield convert(item)

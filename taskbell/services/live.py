@@ -18,13 +18,22 @@ from taskbell.runtime import Runtime
 from taskbell.services import access, log, notifications
 
 
-async def task_status_events(
+async def task_status_stream(
     rt: Runtime, user_id: int, project_ids: list[int] | None, after: str | None
 ) -> AsyncGenerator[tuple[events.TaskStatusChanged, str], None]:
-    """Yield (event, cursor) pairs for the caller's projects, forever."""
+    """Validate and authorize now, so a refusal is a subscribe-time error; stream later."""
     resume_from = decode_cursor(after) if after is not None else None
     async with rt.sessions() as session:
         scope = await access.subscription_scope(session, user_id, project_ids)
+        if resume_from is not None:
+            _starting_positions(await log.heads(session, scope), resume_from)
+    return _task_status_events(rt, user_id, scope, resume_from)
+
+
+async def _task_status_events(
+    rt: Runtime, user_id: int, scope: list[int], resume_from: Positions | None
+) -> AsyncGenerator[tuple[events.TaskStatusChanged, str], None]:
+    """Yield (event, cursor) pairs for the scope's projects, forever."""
     channels = [events.project_channel(rt.channel_prefix, pid) for pid in scope]
     presence_key = rt.presence.subscription_started(user_id, scope)
     try:
