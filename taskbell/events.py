@@ -31,6 +31,8 @@ class TaskStatusChanged:
     actor_name: str
     actor_email: str
     occurred_at: datetime
+    # Bumped when someone leaves the project; a subscriber re-checks access when it grows.
+    membership_version: int
 
     @property
     def message(self) -> str:
@@ -46,11 +48,31 @@ class NotificationRecorded:
 
 
 @dataclass(frozen=True, slots=True)
+class TokenRevoked:
+    """Subscriptions opened with this token must end (the user signed out)."""
+
+    user_id: int
+    token_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class MembershipRevoked:
+    """The user's subscriptions covering this project must end."""
+
+    user_id: int
+    project_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class Resync:
     """Not a fact but a signal: the broker reconnected and may have dropped messages."""
 
 
-Message = TaskStatusChanged | NotificationRecorded | Resync
+Message = TaskStatusChanged | NotificationRecorded | TokenRevoked | MembershipRevoked | Resync
+_TYPES: dict[str, type[Message]] = {
+    cls.__name__: cls
+    for cls in (TaskStatusChanged, NotificationRecorded, TokenRevoked, MembershipRevoked, Resync)
+}
 
 
 def project_channel(prefix: str, project_id: int) -> str:
@@ -73,15 +95,16 @@ def encode(message: Message) -> str:
 
 def decode(raw: str | bytes) -> Message:
     """Inverse of ``encode``; raises ``ValueError`` on anything it did not write."""
-    body = json.loads(raw)
-    kind = body.pop("type", None)
-    if kind == "TaskStatusChanged":
+    try:
+        body = json.loads(raw)
+        kind = _TYPES[body.pop("type")]
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise ValueError("unknown message type") from error
+    if kind is TaskStatusChanged:
         body["old_status"] = TaskStatus(body["old_status"])
         body["new_status"] = TaskStatus(body["new_status"])
         body["occurred_at"] = datetime.fromisoformat(body["occurred_at"])
-        return TaskStatusChanged(**body)
-    if kind == "NotificationRecorded":
-        return NotificationRecorded(**body)
-    if kind == "Resync":
-        return Resync()
-    raise ValueError(f"unknown message type {kind!r}")
+    try:
+        return kind(**body)
+    except TypeError as error:
+        raise ValueError(f"malformed {kind.__name__}") from error

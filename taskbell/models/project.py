@@ -17,6 +17,8 @@ class Project(Base):
     name: Mapped[str] = mapped_column(String(200))
     # Last position handed out in this project's event log; bumped under the row lock.
     event_seq: Mapped[int] = mapped_column(default=0)
+    # Bumped (under the same lock) whenever a member leaves; see taskbell.services.live.
+    membership_version: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -41,7 +41,7 @@ async def remove_project_member(
 ) -> Project:
     user = info.context.require_identity().user
     found = await projects.remove_member(
-        info.context.rt.sessions,
+        info.context.rt,
         user.id,
         parse_id(project_id, "projectId"),
         parse_id(user_id, "userId"),

@@ -24,16 +24,15 @@ async def realtime_stats(info: CtxInfo) -> RealtimeStats:
 async def task_status_updated(
     info: CtxInfo, project_ids: list[strawberry.ID] | None = None, after: str | None = None
 ) -> AsyncGenerator[TaskStatusEvent, None]:
-    user = info.context.require_identity().user
+    viewer = info.context.require_identity()
     stream = await live.task_status_stream(
-        info.context.rt, user.id, parse_ids(project_ids, "projectIds"), after
+        info.context.rt, viewer, parse_ids(project_ids, "projectIds"), after
     )
     return _render(info, stream, lambda item: TaskStatusEvent.from_event(*item))
 
 
 async def notification_received(info: CtxInfo) -> AsyncGenerator[Notification, None]:
-    user = info.context.require_identity().user
-    stream = live.notifications_received(info.context.rt, user.id)
+    stream = live.notifications_received(info.context.rt, info.context.require_identity())
     return _render(info, stream, Notification.from_model)
 
 

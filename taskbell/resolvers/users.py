@@ -17,5 +17,5 @@ async def login(info: CtxInfo, email: str, password: str) -> AuthPayload:
 
 async def logout(info: CtxInfo) -> bool:
     identity = info.context.require_identity()
-    await users.revoke_token(info.context.rt.sessions, identity.token_id)
+    await users.revoke_token(info.context.rt, identity)
     return True

@@ -23,6 +23,15 @@ async def member_project_ids(session: AsyncSession, user_id: int) -> list[int]:
     return list(rows)
 
 
+async def membership_versions(session: AsyncSession, project_ids: list[int]) -> dict[int, int]:
+    rows = await session.execute(
+        select(models.Project.id, models.Project.membership_version).where(
+            models.Project.id.in_(project_ids)
+        )
+    )
+    return dict(rows.all())
+
+
 async def require_member(session: AsyncSession, user_id: int, project_id: int) -> None:
     """Writes and subscriptions to a foreign (or unknown) project are FORBIDDEN."""
     if not await is_member(session, user_id, project_id):

@@ -5,6 +5,12 @@ committed after the read is also in the inbox; live messages at or below the
 position already delivered are dropped, and a live message that skips ahead
 (a publish lost in an outage, or a dropped backlog) triggers a re-read of the
 log, which is the source of truth.
+
+Access is checked at subscribe time and again whenever it may have changed: a
+``TokenRevoked``/``MembershipRevoked`` message ends the stream at once, and an
+event whose project's membership version grew (someone left) is delivered only
+after re-checking, so a removed member never sees a later event even if the
+revocation message is slower than the event or lost.
 """
 
 from __future__ import annotations
@@ -13,47 +19,60 @@ from collections.abc import AsyncGenerator, AsyncIterator
 
 from taskbell import events, models
 from taskbell.cursors import Positions, decode_cursor, encode_cursor
-from taskbell.errors import BadUserInput
+from taskbell.errors import BadUserInput, Forbidden, Unauthenticated
 from taskbell.runtime import Runtime
-from taskbell.services import access, log, notifications
+from taskbell.services import access, log, notifications, users
+from taskbell.services.users import Identity
+
+Delivery = tuple[events.TaskStatusChanged, str]
 
 
 async def task_status_stream(
-    rt: Runtime, user_id: int, project_ids: list[int] | None, after: str | None
-) -> AsyncGenerator[tuple[events.TaskStatusChanged, str], None]:
+    rt: Runtime, viewer: Identity, project_ids: list[int] | None, after: str | None
+) -> AsyncGenerator[Delivery, None]:
     """Validate and authorize now, so a refusal is a subscribe-time error; stream later."""
     resume_from = decode_cursor(after) if after is not None else None
     async with rt.sessions() as session:
-        scope = await access.subscription_scope(session, user_id, project_ids)
+        scope = await access.subscription_scope(session, viewer.user.id, project_ids)
         if resume_from is not None:
             _starting_positions(await log.heads(session, scope), resume_from)
-    return _task_status_events(rt, user_id, scope, resume_from)
+    return _task_status_events(rt, viewer, scope, resume_from)
 
 
 async def _task_status_events(
-    rt: Runtime, user_id: int, scope: list[int], resume_from: Positions | None
-) -> AsyncGenerator[tuple[events.TaskStatusChanged, str], None]:
-    """Yield (event, cursor) pairs for the scope's projects, forever."""
+    rt: Runtime, viewer: Identity, scope: list[int], resume_from: Positions | None
+) -> AsyncGenerator[Delivery, None]:
+    """Yield (event, cursor) pairs for the scope's projects until access ends."""
     channels = [events.project_channel(rt.channel_prefix, pid) for pid in scope]
-    presence_key = rt.presence.subscription_started(user_id, scope)
+    channels.append(events.user_channel(rt.channel_prefix, viewer.user.id))
+    presence_key = rt.presence.subscription_started(viewer.user.id, scope)
     try:
         async with rt.hub.listen(channels, rt.settings.subscription_buffer) as inbox:
             async with rt.sessions() as session:
                 positions = _starting_positions(await log.heads(session, scope), resume_from)
+                versions = await access.membership_versions(session, scope)
             async for change in _catch_up(rt, positions):
                 yield change, encode_cursor(positions)
             while True:
                 message = await inbox.get()
+                _end_if_revoked(message, viewer, positions)
                 if isinstance(message, events.TaskStatusChanged):
                     head = positions.get(message.project_id)
                     if head is None or message.position <= head:
                         continue  # already delivered (replayed) or not ours
                     if message.position == head + 1:
+                        if message.membership_version > versions[message.project_id]:
+                            await _require_access(rt, viewer, scope)
+                            versions[message.project_id] = message.membership_version
                         positions[message.project_id] = message.position
                         rt.metrics.events_delivered.inc()
                         yield message, encode_cursor(positions)
                         continue
-                # A gap, or a Resync: the log has everything we may have missed.
+                elif not isinstance(message, events.Resync):
+                    continue
+                # A gap, or a Resync: access may have changed and the log has
+                # everything we may have missed.
+                await _require_access(rt, viewer, scope)
                 async for change in _catch_up(rt, positions):
                     yield change, encode_cursor(positions)
     finally:
@@ -73,6 +92,23 @@ def _starting_positions(current: Positions, resume_from: Positions | None) -> Po
     return positions
 
 
+def _end_if_revoked(message: events.Message, viewer: Identity, scope: Positions) -> None:
+    if isinstance(message, events.TokenRevoked) and message.token_id == viewer.token_id:
+        raise Unauthenticated("This token was revoked; sign in again.")
+    if isinstance(message, events.MembershipRevoked) and message.project_id in scope:
+        raise Forbidden("You are no longer a member of this project.")
+
+
+async def _require_access(rt: Runtime, viewer: Identity, scope: list[int]) -> None:
+    """Re-check the token and every membership the subscription relies on."""
+    if not await users.token_is_live(rt.sessions, viewer.token_id):
+        raise Unauthenticated("This token was revoked; sign in again.")
+    async with rt.sessions() as session:
+        mine = set(await access.member_project_ids(session, viewer.user.id))
+    if not mine.issuperset(scope):
+        raise Forbidden("You are no longer a member of this project.")
+
+
 async def _catch_up(rt: Runtime, positions: Positions) -> AsyncIterator[events.TaskStatusChanged]:
     """Replay the log past ``positions`` in batches, advancing them as it goes."""
     batch_size = rt.settings.replay_batch_size
@@ -89,9 +125,10 @@ async def _catch_up(rt: Runtime, positions: Positions) -> AsyncIterator[events.T
 
 
 async def notifications_received(
-    rt: Runtime, user_id: int
+    rt: Runtime, viewer: Identity
 ) -> AsyncGenerator[models.Notification, None]:
-    """Yield the caller's notifications as they are recorded."""
+    """Yield the caller's notifications as they are recorded, until the token is revoked."""
+    user_id = viewer.user.id
     channel = events.user_channel(rt.channel_prefix, user_id)
     presence_key = rt.presence.subscription_started(user_id, ())
     try:
@@ -99,6 +136,11 @@ async def notifications_received(
             last_seen = await notifications.latest_id(rt.sessions, user_id)
             while True:
                 message = await inbox.get()
+                _end_if_revoked(message, viewer, {})
+                if isinstance(message, events.Resync) and not await users.token_is_live(
+                    rt.sessions, viewer.token_id
+                ):
+                    raise Unauthenticated("This token was revoked; sign in again.")
                 if isinstance(message, events.NotificationRecorded | events.Resync):
                     # Read what is new rather than trusting the message: this
                     # also recovers anything a lost publish or a resync hid.

@@ -27,7 +27,14 @@ async def read_after(
         return []
     actor = models.User
     stmt = (
-        select(models.TaskEvent, models.Task, models.Project.name, actor.name, actor.email)
+        select(
+            models.TaskEvent,
+            models.Task,
+            models.Project.name,
+            models.Project.membership_version,
+            actor.name,
+            actor.email,
+        )
         .join(models.Task, models.Task.id == models.TaskEvent.task_id)
         .join(models.Project, models.Project.id == models.TaskEvent.project_id)
         .join(actor, actor.id == models.TaskEvent.actor_id)
@@ -46,8 +53,8 @@ async def read_after(
     )
     rows = await session.execute(stmt)
     return [
-        to_message(event, task, project_name, actor_name, actor_email)
-        for event, task, project_name, actor_name, actor_email in rows
+        to_message(event, task, project_name, version, actor_name, actor_email)
+        for event, task, project_name, version, actor_name, actor_email in rows
     ]
 
 
@@ -55,6 +62,7 @@ def to_message(
     event: models.TaskEvent,
     task: models.Task,
     project_name: str,
+    membership_version: int,
     actor_name: str,
     actor_email: str,
 ) -> events.TaskStatusChanged:
@@ -73,4 +81,5 @@ def to_message(
         actor_name=actor_name,
         actor_email=actor_email,
         occurred_at=event.occurred_at,
+        membership_version=membership_version,
     )

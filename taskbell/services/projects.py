@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
-from taskbell import models
+from taskbell import events, models
 from taskbell.db import Sessions
 from taskbell.errors import BadUserInput, NotFound
+from taskbell.runtime import Runtime
 from taskbell.services import access, users
 
 NAME_MAX = 200
@@ -64,9 +65,10 @@ async def add_member(
 
 
 async def remove_member(
-    sessions: Sessions, user_id: int, project_id: int, member_id: int
+    rt: Runtime, user_id: int, project_id: int, member_id: int
 ) -> models.Project:
-    async with sessions.begin() as session:
+    """Remove a member; their live subscriptions to the project end, on every process."""
+    async with rt.sessions.begin() as session:
         await access.require_member(session, user_id, project_id)
         removed = await session.execute(
             delete(models.ProjectMember).where(
@@ -76,5 +78,16 @@ async def remove_member(
         )
         if removed.rowcount == 0:  # type: ignore[attr-defined]
             raise NotFound("That user is not a member of this project.")
+        # Under the project lock, like status changes: every event committed
+        # after this carries the new version, so no subscriber can miss it.
+        await session.execute(
+            update(models.Project)
+            .where(models.Project.id == project_id)
+            .values(membership_version=models.Project.membership_version + 1)
+        )
         project = await session.get_one(models.Project, project_id)
+    await rt.hub.publish(
+        events.user_channel(rt.channel_prefix, member_id),
+        events.MembershipRevoked(user_id=member_id, project_id=project_id),
+    )
     return project

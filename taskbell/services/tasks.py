@@ -75,12 +75,16 @@ async def update_task_status(
             return task
         # Bumping the project's sequence takes its row lock until commit, so
         # positions are handed out in commit order (see taskbell.cursors).
-        position, project_name = (
+        position, project_name, membership_version = (
             await session.execute(
                 update(models.Project)
                 .where(models.Project.id == task.project_id)
                 .values(event_seq=models.Project.event_seq + 1)
-                .returning(models.Project.event_seq, models.Project.name)
+                .returning(
+                    models.Project.event_seq,
+                    models.Project.name,
+                    models.Project.membership_version,
+                )
             )
         ).one()
         now, old_status = utcnow(), task.status
@@ -99,7 +103,7 @@ async def update_task_status(
         session.add(event)
         await session.flush()
         recorded = await _notify_other_members(session, event, actor, task.title)
-    change = log.to_message(event, task, project_name, actor.name, actor.email)
+    change = log.to_message(event, task, project_name, membership_version, actor.name, actor.email)
     await _publish(rt, change, recorded)
     rt.metrics.mutation_seconds.observe(time.perf_counter() - started)
     return task

@@ -8,10 +8,11 @@ from datetime import timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from taskbell import auth, models
+from taskbell import auth, events, models
 from taskbell.db import Sessions
 from taskbell.errors import BadUserInput, Unauthenticated
 from taskbell.models.base import utcnow
+from taskbell.runtime import Runtime
 
 # Writing last_used_at on every request would turn every read into a write.
 LAST_USED_GRANULARITY = timedelta(minutes=1)
@@ -100,10 +101,21 @@ async def authenticate(sessions: Sessions, token: str | None) -> Identity | None
     return Identity(user=user, token_id=api_token.id)
 
 
-async def revoke_token(sessions: Sessions, token_id: int) -> None:
-    async with sessions.begin() as session:
+async def revoke_token(rt: Runtime, identity: Identity) -> None:
+    """Revoke the token; subscriptions opened with it end, on every process."""
+    async with rt.sessions.begin() as session:
         await session.execute(
             update(models.ApiToken)
-            .where(models.ApiToken.id == token_id, models.ApiToken.revoked_at.is_(None))
+            .where(models.ApiToken.id == identity.token_id, models.ApiToken.revoked_at.is_(None))
             .values(revoked_at=utcnow())
         )
+    await rt.hub.publish(
+        events.user_channel(rt.channel_prefix, identity.user.id),
+        events.TokenRevoked(user_id=identity.user.id, token_id=identity.token_id),
+    )
+
+
+async def token_is_live(sessions: Sessions, token_id: int) -> bool:
+    async with sessions() as session:
+        token = await session.get(models.ApiToken, token_id)
+    return token is not None and token.revoked_at is None

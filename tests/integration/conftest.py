@@ -43,7 +43,8 @@ async def _admin(sql: str) -> None:
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def database_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
     require_service: RequireService,
 ) -> Iterator[str]:
     """A freshly migrated database for this module, on SQLite and on PostgreSQL."""
@@ -72,12 +73,8 @@ def redis_url(require_service: RequireService) -> str:
 
 def settings_for(database_url: str, broadcast_url: str = "memory://", **extra: object) -> Settings:
     """Settings for a test runtime; a unique channel prefix keeps parallel runs apart."""
-    return Settings(
-        database_url=database_url,
-        broadcast_url=broadcast_url,
-        channel_prefix=f"test.{uuid.uuid4().hex[:8]}.",
-        **extra,  # type: ignore[arg-type]
-    )
+    values: dict[str, object] = {"channel_prefix": f"test.{uuid.uuid4().hex[:8]}.", **extra}
+    return Settings(database_url=database_url, broadcast_url=broadcast_url, **values)  # type: ignore[arg-type]
 
 
 @pytest.fixture

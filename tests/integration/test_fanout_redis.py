@@ -65,4 +65,3 @@ async def test_two_deployments_on_one_redis_never_hear_each_other(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(heard_by_staging.get(), 0.5)
             assert len(heard_by_staging) == 0
-

@@ -42,7 +42,9 @@ def counting_statements(rt: Runtime) -> Iterator[list[str]]:
         event.remove(rt.engine.sync_engine, "before_cursor_execute", record)
 
 
-async def _board_statements(rt: Runtime, team_size: int, task_count: int, make_team: MakeTeam) -> int:
+async def _board_statements(
+    rt: Runtime, team_size: int, task_count: int, make_team: MakeTeam
+) -> int:
     team = await make_team(size=team_size)
     other = await projects.create_project(rt.sessions, team.owner.id, "Second")
     for member in team.members:

@@ -30,16 +30,21 @@ async def test_status_change_records_event_and_notifies_other_members(
     team = await make_team(size=3, title="Ship it")
     task = await tasks.update_task_status(rt, team.owner, team.task.id, TaskStatus.IN_PROGRESS, 1)
     assert (task.status, task.version, task.updated_by_id) == (
-        TaskStatus.IN_PROGRESS, 2, team.owner.id,
+        TaskStatus.IN_PROGRESS,
+        2,
+        team.owner.id,
     )
     async with rt.sessions() as session:
         event = await session.scalar(
             select(models.TaskEvent).where(models.TaskEvent.task_id == task.id)
         )
-        notes = list(await session.scalars(
-            select(models.Notification).where(models.Notification.event_id == event.id)  # type: ignore[union-attr]
-        ))
-    assert event is not None and event.position == 1
+        notes = list(
+            await session.scalars(
+                select(models.Notification).where(models.Notification.event_id == event.id)  # type: ignore[union-attr]
+            )
+        )
+    assert event is not None
+    assert event.position == 1
     assert sorted(n.recipient_id for n in notes) == sorted(m.id for m in team.members)
     assert {n.message for n in notes} == {
         "Owner Person changed task 'Ship it' from 'To Do' to 'In Progress'"
@@ -55,7 +60,9 @@ async def test_event_is_published_after_it_is_committed(rt: Runtime, make_team: 
         message = await asyncio.wait_for(inbox.get(), 5)
     assert isinstance(message, events.TaskStatusChanged)
     assert await _count(rt, models.TaskEvent, id=message.event_id) == 1
-    assert message.message == "Owner Person changed task 'Write the docs' from 'To Do' to 'In Review'"
+    assert (
+        message.message == "Owner Person changed task 'Write the docs' from 'To Do' to 'In Review'"
+    )
 
 
 async def test_same_status_again_writes_and_publishes_nothing(
@@ -82,8 +89,13 @@ async def test_same_status_again_writes_and_publishes_nothing(
     ],
 )
 async def test_refused_change_writes_nothing(
-    rt: Runtime, make_team: MakeTeam, make_user: MakeUser,
-    actor: str, task_id: int | None, version: int | None, error: type[Exception],
+    rt: Runtime,
+    make_team: MakeTeam,
+    make_user: MakeUser,
+    actor: str,
+    task_id: int | None,
+    version: int | None,
+    error: type[Exception],
 ) -> None:
     """Conflicts, foreign projects and unknown tasks leave every table as it was."""
     team = await make_team()
@@ -114,9 +126,11 @@ async def test_concurrent_writers_get_gapless_positions(rt: Runtime, make_team: 
 
     await asyncio.gather(*(writer(t) for t in [team.task, *extra]))
     async with rt.sessions() as session:
-        positions = list(await session.scalars(
-            select(models.TaskEvent.position)
-            .where(models.TaskEvent.project_id == team.project.id)
-            .order_by(models.TaskEvent.id)
-        ))
+        positions = list(
+            await session.scalars(
+                select(models.TaskEvent.position)
+                .where(models.TaskEvent.project_id == team.project.id)
+                .order_by(models.TaskEvent.id)
+            )
+        )
     assert positions == list(range(1, 33))

@@ -17,7 +17,13 @@ def test_token_is_256_bits_and_digest_is_stable() -> None:
 
 @pytest.mark.parametrize(
     ("header", "token"),
-    [("Bearer abc", "abc"), ("bearer  abc ", "abc"), ("Basic abc", None), ("Bearer ", None), (None, None)],
+    [
+        ("Bearer abc", "abc"),
+        ("bearer  abc ", "abc"),
+        ("Basic abc", None),
+        ("Bearer ", None),
+        (None, None),
+    ],
 )
 def test_bearer_header_parsing(header: object, token: str | None) -> None:
     """Only `Bearer <token>` carries a token."""

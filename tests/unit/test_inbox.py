@@ -14,7 +14,11 @@ async def test_inbox_delivers_in_order() -> None:
     for n in range(3):
         inbox.offer(events.NotificationRecorded(notification_id=n, recipient_id=1))
     got = [await inbox.get() for _ in range(3)]
-    assert [m.notification_id for m in got if isinstance(m, events.NotificationRecorded)] == [0, 1, 2]
+    assert [m.notification_id for m in got if isinstance(m, events.NotificationRecorded)] == [
+        0,
+        1,
+        2,
+    ]
 
 
 async def test_overflow_drops_the_backlog_for_one_resync() -> None:

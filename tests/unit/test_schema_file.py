@@ -22,7 +22,8 @@ def test_committed_schema_matches_the_live_schema() -> None:
 def test_live_schema_contains_the_contract() -> None:
     """Every contract type, field, argument and enum value is served as written."""
     spec = importlib.util.spec_from_file_location("contract_check", CONTRACT_CHECK)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     contract = (CONTRACT_CHECK.parent.parent / "api" / "schema.graphql").read_text()
