@@ -7,15 +7,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from taskbell.config import Settings
 from taskbell.db import create_engine, create_sessions
 from taskbell.fanout import Hub
 from taskbell.metrics import Metrics
 from taskbell.presence import Presence
+from taskbell.ratelimit import Throttle
 from taskbell.runtime import Runtime
 from taskbell.schema.root import build_schema
 from taskbell.web import graphql, routes
+from taskbell.web.limits import BodySizeLimit
 
 
 def build_runtime(settings: Settings) -> Runtime:
@@ -30,6 +33,7 @@ def build_runtime(settings: Settings) -> Runtime:
         hub=Hub(settings.broadcast_url, metrics),
         metrics=metrics,
         presence=presence,
+        throttle=Throttle(settings),
         channel_prefix=settings.resolved_channel_prefix(),
     )
 
@@ -56,9 +60,11 @@ def create_app(settings: Settings) -> FastAPI:
             yield
 
     app = FastAPI(title="TaskBell", lifespan=lifespan)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.state.runtime = rt
     app.include_router(graphql.create_router(build_schema(settings), rt), prefix="/graphql")
     app.include_router(routes.router)
+    app.mount("/static", StaticFiles(directory=routes.STATIC_DIR), name="static")
     return app
 
 

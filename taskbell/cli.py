@@ -24,12 +24,6 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="apply migrations, then serve")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument(
-        "--workers",
-        type=int,
-        default=1,
-        help="server processes (>1 needs redis:// or postgres:// broadcast)",
-    )
 
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True)
@@ -62,25 +56,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    import uvicorn
-
     from taskbell.app import create_app
+    from taskbell.web.server import serve
 
     migrate.upgrade(settings.database_url)
-    print(
-        f"TaskBell on http://{args.host}:{args.port}/  GraphiQL: http://{args.host}:{args.port}/graphql",
-        file=sys.stderr,
-    )
-    if args.workers > 1:
-        uvicorn.run(
-            "taskbell.app:app_from_env",
-            factory=True,
-            host=args.host,
-            port=args.port,
-            workers=args.workers,
-        )
-    else:
-        uvicorn.run(create_app(settings), host=args.host, port=args.port)
+    base = f"http://{args.host}:{args.port}"
+    print(f"TaskBell on {base}/  GraphiQL: {base}/graphql", file=sys.stderr)
+    serve(create_app(settings), args.host, args.port)
     return 0
 
 

@@ -29,6 +29,16 @@ class Settings(BaseSettings):
     max_aliases: int = 30
     max_tokens: int = 2000
     db_pool_size: int = 10
+    # Abuse limits (the `limits` library's notation).
+    login_failures_per_email: str = "5/minute"
+    login_failures_per_address: str = "20/minute"
+    socket_operations_limit: str = "60/10 seconds"
+    max_body_bytes: int = 64 * 1024
+    max_message_bytes: int = 64 * 1024
+    # A socket whose send stays blocked this long is too far behind: closed (4413).
+    send_timeout_seconds: float = 10.0
+    # Time in-flight requests get to finish on shutdown.
+    shutdown_grace_seconds: float = 10.0
     log_level: str = "INFO"
 
     def resolved_channel_prefix(self) -> str:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
-from collections.abc import Collection
+import logging
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
+Closer = Callable[[], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -19,15 +24,26 @@ class StatsSnapshot:
 class Presence:
     """Counts sockets and live subscriptions; per process, not cluster-wide."""
 
-    connections: int = 0
+    _sockets: dict[object, Closer] = field(default_factory=dict)
     _subscriptions: dict[int, tuple[int, frozenset[int]]] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=itertools.count)
 
-    def connection_opened(self) -> None:
-        self.connections += 1
+    @property
+    def connections(self) -> int:
+        return len(self._sockets)
 
-    def connection_closed(self) -> None:
-        self.connections -= 1
+    def connection_opened(self, socket: object, close: Closer) -> None:
+        self._sockets[socket] = close
+
+    def connection_closed(self, socket: object) -> None:
+        self._sockets.pop(socket, None)
+
+    async def close_all(self) -> None:
+        """Say goodbye to every socket (shutdown), so clients reconnect elsewhere."""
+        closers = [close() for close in self._sockets.values()]
+        if closers:
+            log.info("closing %d WebSockets for shutdown", len(closers))
+            await asyncio.gather(*closers, return_exceptions=True)
 
     def subscription_started(self, user_id: int, project_ids: Collection[int]) -> int:
         key = next(self._ids)

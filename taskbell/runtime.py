@@ -11,6 +11,7 @@ from taskbell.db import Sessions
 from taskbell.fanout import Hub
 from taskbell.metrics import Metrics
 from taskbell.presence import Presence
+from taskbell.ratelimit import Throttle
 
 
 @dataclass
@@ -21,4 +22,5 @@ class Runtime:
     hub: Hub
     metrics: Metrics
     presence: Presence
+    throttle: Throttle
     channel_prefix: str

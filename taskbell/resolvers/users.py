@@ -11,7 +11,7 @@ async def me(info: CtxInfo) -> User:
 
 
 async def login(info: CtxInfo, email: str, password: str) -> AuthPayload:
-    token, user = await users.login(info.context.rt.sessions, email, password)
+    token, user = await users.login(info.context.rt, email, password, info.context.client_address)
     return AuthPayload(token=token, user=User.from_model(user))
 
 

@@ -20,6 +20,11 @@ class Context(BaseContext):
         self.request_id = request_id
         self.loaders = Loaders(rt.sessions)
 
+    @property
+    def client_address(self) -> str:
+        client = self.request.client if self.request is not None else None
+        return client.host if client is not None else "unknown"
+
     def require_identity(self) -> Identity:
         if self.identity is None:
             raise Unauthenticated("A valid bearer token is required.")

@@ -63,12 +63,16 @@ async def issue_token(session: AsyncSession, user_id: int) -> str:
     return token
 
 
-async def login(sessions: Sessions, email: str, password: str) -> tuple[str, models.User]:
-    async with sessions.begin() as session:
+async def login(rt: Runtime, email: str, password: str, address: str) -> tuple[str, models.User]:
+    """Check the password (rate-limited per email and per address) and issue a token."""
+    await rt.throttle.check_login(email, address)
+    async with rt.sessions() as session:
         user = await find_by_email(session, email.strip())
-        password_hash = user.password_hash if user is not None else None
-        if user is None or not auth.verify_password(password_hash, password):
-            raise Unauthenticated("Invalid email or password.")
+    password_hash = user.password_hash if user is not None else None
+    if user is None or not auth.verify_password(password_hash, password):
+        await rt.throttle.login_failed(email, address)
+        raise Unauthenticated("Invalid email or password.")
+    async with rt.sessions.begin() as session:
         return await issue_token(session, user.id), user
 
 

@@ -16,6 +16,7 @@ from taskbell import auth
 from taskbell.runtime import Runtime
 from taskbell.schema.context import Context
 from taskbell.services import users
+from taskbell.web import graphiql
 from taskbell.web.protocols import LegacyWSHandler, TransportWSHandler
 
 
@@ -36,6 +37,11 @@ async def get_context(connection: HTTPConnection) -> Context:
 class TaskBellRouter(GraphQLRouter[Context, None]):
     graphql_transport_ws_handler_class = TransportWSHandler
     graphql_ws_handler_class = LegacyWSHandler
+
+    @property
+    def graphql_ide_html(self) -> str:
+        """Strawberry's GraphiQL, with its assets served locally when they are installed."""
+        return graphiql.page_html(super().graphql_ide_html)
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """Accept only a valid token, from ``connectionParams`` or the upgrade request."""

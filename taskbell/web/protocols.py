@@ -1,14 +1,18 @@
 """Strawberry's two WebSocket protocol handlers, adjusted to TaskBell's contract.
 
-Both count their socket in ``Presence``. The legacy ``graphql-ws`` handler
-also gets what the newer protocol has built in: a ``connection_init``
-deadline, close code 4403 for a rejected token, and queries/mutations.
+Both register their socket in ``Presence`` (so shutdown can say 1001 to it),
+close a socket whose sends stay blocked (a consumer too far behind: 4413, it
+may reconnect and resume from its cursor) and one that floods operations
+(4429). The legacy ``graphql-ws`` handler also gets what the newer protocol has
+built in: a ``connection_init`` deadline, close code 4403 for a rejected token,
+and queries/mutations.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 from typing import Any
 
@@ -22,34 +26,86 @@ from strawberry.types.execution import PreExecutionError
 
 from taskbell.schema.context import Context
 
+CLOSE_GOING_AWAY = 1001
 CLOSE_FORBIDDEN = 4403
 CLOSE_INIT_TIMEOUT = 4408
+CLOSE_SLOW_CONSUMER = 4413
+CLOSE_TOO_MANY_OPERATIONS = 4429
 
 
-class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+class _SocketGuards:
+    """What both protocols share: registration, bounded sends, a flood limit."""
+
+    context: Context
+    websocket: Any
+
+    async def _guarded(self, handle: Callable[[], Awaitable[None]]) -> None:
+        presence = self.context.rt.presence
+        presence.connection_opened(self, self._going_away)
+        try:
+            await handle()
+        finally:
+            presence.connection_closed(self)
+
+    async def _going_away(self) -> None:
+        await self.websocket.close(code=CLOSE_GOING_AWAY, reason="Server shutting down")
+
+    async def _send_bounded(self, message: Any) -> None:
+        """Send, but close a socket that has stopped reading instead of waiting forever."""
+        try:
+            async with asyncio.timeout(self.context.rt.settings.send_timeout_seconds):
+                await self.websocket.send_json(message)
+        except TimeoutError:
+            await self.websocket.close(
+                code=CLOSE_SLOW_CONSUMER,
+                reason="Too far behind; reconnect and resume from your last cursor",
+            )
+
+    async def _allow_operation(self) -> bool:
+        if await self.context.rt.throttle.allow_operation(f"socket:{id(self)}"):
+            return True
+        await self.websocket.close(code=CLOSE_TOO_MANY_OPERATIONS, reason="Too many operations")
+        return False
+
+
+class TransportWSHandler(_SocketGuards, BaseGraphQLTransportWSHandler[Context, None]):
     """``graphql-transport-ws`` (graphql-ws library, Apollo's GraphQLWsLink)."""
 
     async def handle(self) -> None:
-        presence = self.context.rt.presence
-        presence.connection_opened()
-        try:
-            await super().handle()
-        finally:
-            presence.connection_closed()
+        await self._guarded(super().handle)
+
+    async def send_message(self, message: Any) -> None:
+        await self._send_bounded(message)
+
+    async def handle_subscribe(self, message: Any) -> None:
+        if await self._allow_operation():
+            await super().handle_subscribe(message)
+
+    async def handle_complete(self, message: Any) -> None:
+        if await self._allow_operation():
+            await super().handle_complete(message)
 
 
-class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
+class LegacyWSHandler(_SocketGuards, BaseGraphQLWSHandler[Context, None]):
     """Legacy ``graphql-ws`` (subscriptions-transport-ws)."""
 
     async def handle(self) -> None:
-        presence = self.context.rt.presence
-        presence.connection_opened()
         deadline = asyncio.create_task(self._close_unless_initialised())
         try:
-            await super().handle()
+            await self._guarded(super().handle)
         finally:
             deadline.cancel()
-            presence.connection_closed()
+
+    async def send_message(self, message: Any) -> None:
+        await self._send_bounded(message)
+
+    async def handle_start(self, message: Any) -> None:
+        if await self._allow_operation():
+            await super().handle_start(message)
+
+    async def handle_stop(self, message: Any) -> None:
+        if await self._allow_operation():
+            await super().handle_stop(message)
 
     async def _close_unless_initialised(self) -> None:
         await asyncio.sleep(self.context.rt.settings.connection_init_timeout_seconds)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from pathlib import Path
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import FileResponse, JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
@@ -14,6 +15,7 @@ from taskbell.runtime import Runtime
 
 router = APIRouter()
 PROBE_TIMEOUT = 2.0
+STATIC_DIR = Path(__file__).parent / "static"
 
 
 def _runtime(request: Request) -> Runtime:
@@ -21,9 +23,9 @@ def _runtime(request: Request) -> Runtime:
 
 
 @router.get("/", include_in_schema=False)
-async def home() -> RedirectResponse:
-    """Until the web client lands, send people to GraphiQL."""
-    return RedirectResponse("/graphql")
+async def home() -> FileResponse:
+    """The web client; its scripts and styles are under /static."""
+    return FileResponse(STATIC_DIR / "index.html")
 
 
 @router.get("/healthz")

@@ -1,0 +1,44 @@
+"""uvicorn, with a shutdown that says goodbye to WebSockets before it stops."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+
+import uvicorn
+from fastapi import FastAPI
+
+from taskbell.runtime import Runtime
+
+
+class GracefulServer(uvicorn.Server):
+    """On SIGTERM: stop accepting, close sockets with 1001, let in-flight requests finish.
+
+    uvicorn alone would close WebSockets with 1012; 1001 (going away) tells
+    clients to reconnect, to another process, and resume from their cursor.
+    """
+
+    def __init__(self, config: uvicorn.Config, rt: Runtime) -> None:
+        super().__init__(config)
+        self._rt = rt
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._rt.settings.shutdown_grace_seconds):
+                await self._rt.presence.close_all()
+        await super().shutdown(sockets)
+
+
+def serve(app: FastAPI, host: str, port: int) -> None:
+    rt: Runtime = app.state.runtime
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        ws_max_size=rt.settings.max_message_bytes,
+        timeout_graceful_shutdown=int(rt.settings.shutdown_grace_seconds),
+    )
+    GracefulServer(config, rt).run()

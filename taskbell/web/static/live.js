@@ -1,0 +1,136 @@
+// Live updates: the two subscriptions over one socket, resuming taskStatusUpdated from the last
+// cursor after a reconnect, and polling the notifications query while the socket stays down.
+
+import { NOTIFICATION_RECEIVED, TASK_STATUS_UPDATED } from "./api.js";
+import { GraphQLSocket } from "./socket.js";
+
+const POLL_AFTER_FAILURES = 3;
+const POLL_MS = 5000;
+const RESUBSCRIBE_MS = 1000;
+const ECHO_MEMORY_MS = 30000;
+
+export class Live {
+  #me;
+  #board;
+  #bell;
+  #hooks;
+  #socket;
+  #cursor = null;
+  #pollTimer = 0;
+  #stopped = false;
+  // Messages already toasted from a poll, so their events replayed on reconnect stay quiet.
+  #echoes = new Map();
+  #onOnline = () => this.#socket.retryNow();
+
+  /** hooks: { announce(message, detail), onState(state), onUnauthorized(), guard(promise) } */
+  constructor(token, me, board, bell, hooks) {
+    this.#me = me;
+    this.#board = board;
+    this.#bell = bell;
+    this.#hooks = hooks;
+    const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/graphql`;
+    this.#socket = new GraphQLSocket(url, token, {
+      onState: (state) => this.#stateChanged(state),
+      onFailures: (count) => this.#failuresChanged(count),
+      onUnauthorized: () => hooks.onUnauthorized(),
+    });
+  }
+
+  start() {
+    this.#subscribeEvents();
+    this.#subscribeNotifications();
+    window.addEventListener("online", this.#onOnline);
+    this.#socket.start();
+  }
+
+  stop() {
+    this.#stopped = true;
+    window.removeEventListener("online", this.#onOnline);
+    this.#stopPolling();
+    this.#socket.stop();
+  }
+
+  /** Toasts from polled notifications; the matching replayed events will not toast again. */
+  polledNotifications(notifications) {
+    for (const { message, project } of notifications) {
+      this.#echoes.set(message, (this.#echoes.get(message) ?? 0) + 1);
+      this.#hooks.announce(message, project?.name);
+    }
+  }
+
+  #subscribeEvents() {
+    this.#socket.subscribe(TASK_STATUS_UPDATED, () => ({ after: this.#cursor }), {
+      next: (result) => this.#event(result),
+      // A refused cursor (or a project that went away): start afresh from the current board.
+      error: () => this.#restartEvents(),
+      complete: () => this.#restartEvents(),
+    });
+  }
+
+  #subscribeNotifications() {
+    this.#socket.subscribe(NOTIFICATION_RECEIVED, () => ({}), {
+      next: (result) => this.#notified(result),
+      error: () => this.#later(() => this.#subscribeNotifications()),
+    });
+  }
+
+  #restartEvents() {
+    this.#cursor = null;
+    this.#later(() => {
+      this.#subscribeEvents();
+      this.#hooks.guard(this.#board.refresh());
+    });
+  }
+
+  #later(action) {
+    setTimeout(() => this.#stopped || action(), RESUBSCRIBE_MS);
+  }
+
+  #event(result) {
+    const event = result.data?.taskStatusUpdated;
+    if (!event) return;
+    this.#cursor = event.cursor;
+    this.#hooks.guard(this.#board.apply(event));
+    if (event.updatedBy.id === this.#me.id || this.#isEcho(event.message)) return;
+    this.#hooks.announce(event.message, event.projectName);
+  }
+
+  #notified(result) {
+    const notification = result.data?.notificationReceived;
+    if (notification) this.#bell.received(notification);
+  }
+
+  #isEcho(message) {
+    const count = this.#echoes.get(message) ?? 0;
+    if (count === 0) return false;
+    if (count === 1) this.#echoes.delete(message);
+    else this.#echoes.set(message, count - 1);
+    return true;
+  }
+
+  #stateChanged(state) {
+    this.#hooks.onState(state);
+    if (state !== "connected") return;
+    this.#stopPolling();
+    // notificationReceived cannot resume, so re-read the count; events resume from the cursor,
+    // and without one (nothing received yet) the board is re-read instead.
+    this.#hooks.guard(this.#bell.load());
+    if (this.#cursor === null) this.#hooks.guard(this.#board.refresh());
+    setTimeout(() => this.#echoes.clear(), ECHO_MEMORY_MS);
+  }
+
+  #failuresChanged(count) {
+    if (count >= POLL_AFTER_FAILURES && !this.#pollTimer) this.#poll();
+  }
+
+  #poll() {
+    if (this.#stopped) return;
+    this.#hooks.guard(Promise.all([this.#bell.poll(), this.#board.refresh()]), { quiet: true });
+    this.#pollTimer = setTimeout(() => this.#poll(), POLL_MS);
+  }
+
+  #stopPolling() {
+    clearTimeout(this.#pollTimer);
+    this.#pollTimer = 0;
+  }
+}
