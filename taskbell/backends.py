@@ -20,6 +20,8 @@ from broadcaster import Event
 from broadcaster._backends.base import BroadcastBackend
 from broadcaster._backends.memory import MemoryBackend
 from redis import asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from taskbell import events
@@ -98,7 +100,11 @@ class _ReconnectingBackend(BroadcastBackend):
 class RedisBackend(_ReconnectingBackend):
     def __init__(self, url: str) -> None:
         super().__init__(url)
-        self._publisher = aioredis.Redis.from_url(url, socket_connect_timeout=2)
+        # No client-side retries: a failed publish is repaired by a Resync instead
+        # of holding the mutation that triggered it.
+        self._publisher = aioredis.Redis.from_url(
+            url, socket_connect_timeout=2, retry=Retry(NoBackoff(), 0)
+        )
         self._pubsub: Any = None
         self._confirmations: dict[str, asyncio.Future[None]] = {}
 
@@ -137,7 +143,10 @@ class RedisBackend(_ReconnectingBackend):
             return False
 
     async def _session(self, reconnecting: bool) -> None:
-        client = aioredis.Redis.from_url(self._url, socket_connect_timeout=2)
+        # redis-py would reconnect quietly inside listen(); we want to know, to resync.
+        client = aioredis.Redis.from_url(
+            self._url, socket_connect_timeout=2, retry=Retry(NoBackoff(), 0)
+        )
         pubsub: Any = client.pubsub()
         try:
             # A keep-alive channel means the connection always has a subscription,

@@ -24,6 +24,8 @@ from taskbell.backends import backend_for
 from taskbell.metrics import Metrics
 
 log = logging.getLogger(__name__)
+PUBLISH_TIMEOUT = 2.0  # a mutation never waits longer than this for the broker
+REPAIR_INTERVAL = 1.0
 
 
 class Inbox:
@@ -79,13 +81,19 @@ class Hub:
         self._metrics = metrics
         self._channels: dict[str, _Channel] = {}
         self._closing: dict[str, asyncio.Task[None]] = {}
+        # Channels whose last publish failed: they get a Resync once the broker is back.
+        self._unsynced: set[str] = set()
+        self._repairer: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self._broadcast.connect()
+        self._repairer = asyncio.create_task(self._repair_forever())
 
     async def stop(self) -> None:
         owners = [c.owner for c in self._channels.values() if c.owner is not None]
         owners += self._closing.values()
+        if self._repairer is not None:
+            owners.append(self._repairer)
         for owner in owners:
             owner.cancel()
         await asyncio.gather(*owners, return_exceptions=True)
@@ -97,17 +105,28 @@ class Hub:
     async def publish(self, channel: str, message: events.Message) -> bool:
         """Publish after commit; a failure is logged and counted, never raised.
 
-        The database is the source of truth: subscribers recover anything lost
-        here from the log when the backend comes back.
+        The database is the source of truth: the channel is marked, and once the
+        broker answers again a ``Resync`` on it makes every subscriber re-read
+        the log, in every process.
         """
         try:
-            await self._broadcast.publish(channel, events.encode(message))
-        except Exception:
+            async with asyncio.timeout(PUBLISH_TIMEOUT):
+                await self._broadcast.publish(channel, events.encode(message))
+        except Exception as error:
+            self._unsynced.add(channel)
             self._metrics.publish_failures.inc()
-            log.warning("publish to %s failed; subscribers will resync", channel, exc_info=True)
+            log.warning("publish to %s failed (%r); it will be resynced", channel, error)
             return False
         self._metrics.events_published.inc()
         return True
+
+    async def _repair_forever(self) -> None:
+        while True:
+            await asyncio.sleep(REPAIR_INTERVAL)
+            for channel in list(self._unsynced):
+                self._unsynced.discard(channel)
+                if not await self.publish(channel, events.Resync()):
+                    break  # still down; try again next round
 
     @contextlib.asynccontextmanager
     async def listen(self, channels: Collection[str], buffer: int) -> AsyncIterator[Inbox]:

@@ -94,6 +94,7 @@ export class Bell {
     const { button, count, list, markAll, more } = this.#els;
     count.textContent = String(this.#unread);
     count.dataset.zero = String(this.#unread === 0);
+    document.title = this.#unread ? `(${this.#unread}) TaskBell` : "TaskBell";
     button.setAttribute("aria-label", `Notifications, ${this.#unread} unread`);
     markAll.disabled = this.#unread === 0;
     more.hidden = !this.#pageInfo.hasNextPage;

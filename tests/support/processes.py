@@ -1,0 +1,188 @@
+"""Real processes for system tests: TaskBell servers, a private Redis, fresh databases."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+HOST = "127.0.0.1"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+POSTGRES_ADMIN = f"postgresql://postgres@{HOST}:5432/postgres"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextlib.asynccontextmanager
+async def postgres_database() -> AsyncIterator[str]:
+    """A fresh database on the local PostgreSQL; dropped afterwards."""
+    name = f"taskbell_sys_{secrets.token_hex(6)}"
+    await _admin(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+asyncpg://postgres@{HOST}:5432/{name}"
+    finally:
+        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def _admin(sql: str) -> None:
+    connection = await asyncpg.connect(POSTGRES_ADMIN)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+@dataclass
+class RedisProcess:
+    """A private redis-server on a free port that a test may stop and start again."""
+
+    port: int = field(default_factory=free_port)
+    process: asyncio.subprocess.Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://{HOST}:{self.port}/0"
+
+    async def start(self) -> None:
+        self.process = await asyncio.create_subprocess_exec(
+            "redis-server", "--port", str(self.port), "--bind", HOST,
+            "--save", "", "--appendonly", "no",
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        await _wait_for_port(self.port)
+
+    async def stop(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.kill()
+            await self.process.wait()
+
+
+@contextlib.asynccontextmanager
+async def redis_server() -> AsyncIterator[RedisProcess]:
+    redis = RedisProcess()
+    await redis.start()
+    try:
+        yield redis
+    finally:
+        await redis.stop()
+
+
+async def _wait_for_port(port: int, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            _reader, writer = await asyncio.open_connection(HOST, port)
+            writer.close()
+            return
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"nothing listens on {port}")
+
+
+@dataclass
+class TaskBellProcess:
+    """`taskbell serve` as users run it, on a free port."""
+
+    env: dict[str, str]
+    workdir: Path
+    port: int = field(default_factory=free_port)
+    process: asyncio.subprocess.Process | None = None
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{HOST}:{self.port}/graphql"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    async def start(self) -> None:
+        with (self.workdir / f"server-{self.port}.log").open("ab") as log:  # the child keeps it
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "taskbell", "serve", "--host", HOST, "--port", str(self.port),
+                cwd=self.workdir, env=self.env, stdout=log, stderr=log,
+            )  # fmt: skip
+        await self.wait_ready()
+
+    async def wait_ready(self, seconds: float = 20) -> None:
+        deadline = time.monotonic() + seconds
+        async with httpx.AsyncClient(base_url=self.http_url, timeout=2) as http:
+            while time.monotonic() < deadline:
+                assert self.process is not None
+                if self.process.returncode is not None:
+                    raise RuntimeError(f"server exited: {self.log()}")
+                with contextlib.suppress(httpx.TransportError):
+                    if (await http.get("/readyz")).status_code == 200:
+                        return
+                await asyncio.sleep(0.1)
+        raise TimeoutError(f"server never became ready: {self.log()}")
+
+    async def stop(self, sig: int = signal.SIGTERM, seconds: float = 20) -> int:
+        if self.process is None or self.process.returncode is not None:
+            return self.process.returncode if self.process else 0
+        self.process.send_signal(sig)
+        try:
+            return await asyncio.wait_for(self.process.wait(), seconds)
+        except TimeoutError:
+            self.process.kill()
+            return await self.process.wait()
+
+    def log(self) -> str:
+        path = self.workdir / f"server-{self.port}.log"
+        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+
+    async def cli(self, *args: str) -> Any:
+        """Run a `taskbell` command on this server's database; return its JSON output."""
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "taskbell", *args, cwd=self.workdir, env=self.env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(process.communicate(), 60)
+        assert process.returncode == 0, err.decode()
+        return json.loads(out)
+
+
+def server_env(database_url: str, broadcast_url: str, **settings: str) -> dict[str, str]:
+    """The environment `taskbell serve` reads, with the working tree first on the path."""
+    python_path = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+    env = {
+        **os.environ,
+        "PYTHONPATH": python_path,
+        "TASKBELL_DATABASE_URL": database_url,
+        "TASKBELL_BROADCAST_URL": broadcast_url,
+        "TASKBELL_CHANNEL_PREFIX": f"sys-{secrets.token_hex(4)}.",
+    }
+    env.update({f"TASKBELL_{key.upper()}": value for key, value in settings.items()})
+    return env
+
+
+@contextlib.asynccontextmanager
+async def taskbell_server(env: dict[str, str], workdir: Path) -> AsyncIterator[TaskBellProcess]:
+    server = TaskBellProcess(env=env, workdir=workdir)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
