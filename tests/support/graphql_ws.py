@@ -17,11 +17,11 @@ class GraphQLSocket:
     def __init__(self, connection: ClientConnection) -> None:
         self.connection = connection
 
-    async def init(self, token: str) -> None:
+    async def init(self, token: str, seconds: float = 30) -> None:
         await self.send(
             {"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}
         )
-        ack = await self.receive()
+        ack = await self.receive(seconds)
         assert ack["type"] == "connection_ack", ack
 
     async def send(self, message: dict[str, Any]) -> None:

@@ -1,0 +1,114 @@
+"""Several processes behave as one: delivery, revocation and shutdown across them."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from contextlib import AsyncExitStack
+
+from websockets.exceptions import ConnectionClosed
+
+from tests.support.graphql_ws import GraphQLSocket, graphql_socket
+from tests.support.processes import RedisProcess
+from tests.system.conftest import SUBSCRIBE, StartServer, change, graphql, key, make_team
+
+
+async def test_change_on_one_process_reaches_subscribers_of_the_other(
+    start_server: StartServer, private_redis: RedisProcess
+) -> None:
+    """Mutation through A, subscriber on B, and the other way round."""
+    first = await start_server(private_redis.url)
+    second = await start_server(private_redis.url)
+    team = await make_team(first, members=2, tasks=1)
+    for writer, reader, n in ((first, second, 0), (second, first, 1)):
+        async with graphql_socket(reader.ws_url, team.tokens[1]) as socket:
+            await socket.subscribe("s", SUBSCRIBE, {"p": [team.project_id]})
+            await asyncio.sleep(0.2)
+            await change(writer, team.tokens[0], team.task_ids[0], n)
+            assert key(await socket.next_data(5)) == (team.task_ids[0], n + 2)
+
+
+async def test_member_removed_on_one_process_loses_subscription_on_the_other(
+    start_server: StartServer, private_redis: RedisProcess
+) -> None:
+    """removeProjectMember ends that member's live subscription elsewhere, with FORBIDDEN."""
+    first = await start_server(private_redis.url)
+    second = await start_server(private_redis.url)
+    team = await make_team(first, members=2, tasks=1)
+    async with graphql_socket(second.ws_url, team.tokens[1]) as socket:
+        await socket.subscribe("s", SUBSCRIBE, {"p": [team.project_id]})
+        await asyncio.sleep(0.2)
+        removed = await graphql(
+            first, team.tokens[0],
+            "mutation ($p: ID!, $u: ID!) { removeProjectMember(projectId: $p, userId: $u) { id } }",
+            p=team.project_id, u=team.user_ids[1],
+        )  # fmt: skip
+        assert "errors" not in removed
+        ended = await socket.receive(5)
+        await change(first, team.tokens[0], team.task_ids[0], 0)
+        after = await socket.receive(5)
+    assert ended["payload"]["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert after["type"] == "complete"  # the subscription is over: nothing more arrives
+
+
+async def test_logout_on_one_process_ends_subscriptions_on_the_other(
+    start_server: StartServer, private_redis: RedisProcess
+) -> None:
+    """A revoked token's live subscriptions end everywhere with UNAUTHENTICATED."""
+    first = await start_server(private_redis.url)
+    second = await start_server(private_redis.url)
+    team = await make_team(first, members=2, tasks=1)
+    async with graphql_socket(second.ws_url, team.tokens[1]) as socket:
+        await socket.subscribe("s", SUBSCRIBE, {"p": [team.project_id]})
+        await asyncio.sleep(0.2)
+        assert (await graphql(first, team.tokens[1], "mutation { logout }"))["data"] == {
+            "logout": True
+        }
+        ended = await socket.receive(5)
+    assert ended["payload"]["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_sigterm_says_going_away_and_finishes_in_flight_mutations(
+    start_server: StartServer, private_redis: RedisProcess
+) -> None:
+    """Shutdown closes sockets with 1001 so clients resume elsewhere; requests complete."""
+    server = await start_server(private_redis.url)
+    team = await make_team(server, members=2, tasks=1)
+    async with graphql_socket(server.ws_url, team.tokens[1]) as socket:
+        await socket.subscribe("s", SUBSCRIBE, {"p": [team.project_id]})
+        await asyncio.sleep(0.2)
+        mutation = asyncio.create_task(change(server, team.tokens[0], team.task_ids[0], 0))
+        await asyncio.sleep(0.01)
+        assert server.process is not None
+        server.process.send_signal(signal.SIGTERM)
+        await mutation
+        try:
+            while True:
+                await socket.receive(10)
+        except ConnectionClosed as closed:
+            assert closed.rcvd is not None
+            assert closed.rcvd.code == 1001
+    # uvicorn re-raises the SIGTERM it handled once it is done: -15 is a clean exit, -9 is not.
+    assert await server.stop() in {0, -signal.SIGTERM}
+
+
+async def test_hundreds_of_concurrent_subscribes_all_receive(
+    start_server: StartServer, private_redis: RedisProcess
+) -> None:
+    """300 sockets subscribing at once over redis:// each get the next change."""
+    server = await start_server(private_redis.url)
+    team = await make_team(server, members=2, tasks=1)
+
+    async def subscribed(stack: AsyncExitStack) -> GraphQLSocket:
+        socket = await stack.enter_async_context(
+            graphql_socket(server.ws_url, team.tokens[1], open_timeout=30)
+        )
+        await socket.subscribe("s", SUBSCRIBE, {"p": [team.project_id]})
+        return socket
+
+    async with AsyncExitStack() as stack:
+        sockets = await asyncio.gather(*(subscribed(stack) for _ in range(300)))
+        await asyncio.sleep(1)  # the last subscribe messages are still being handled
+        await change(server, team.tokens[0], team.task_ids[0], 0)
+        received = await asyncio.gather(*(s.next_data(20) for s in sockets))
+    assert [key(r) for r in received] == [(team.task_ids[0], 2)] * 300
