@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     max_message_bytes: int = 64 * 1024
     # A socket whose send stays blocked this long is too far behind: closed (4413).
     send_timeout_seconds: float = 10.0
+    # Kernel send buffer per connection (0: the OS autotunes it, up to megabytes).
+    # A fixed size bounds memory per socket and lets a stalled reader show up as
+    # a blocked send instead of megabytes quietly queued in the kernel.
+    socket_send_buffer_bytes: int = 128 * 1024
     # Time in-flight requests get to finish on shutdown.
     shutdown_grace_seconds: float = 10.0
     log_level: str = "INFO"

@@ -36,6 +36,10 @@ class Metrics:
             "Events read back from the log (resume or resync).",
             registry=self.registry,
         )
+        self.slow_consumers_closed = Counter(
+            "taskbell_slow_consumers_closed", "Sockets closed for not reading (4413).",
+            registry=self.registry,
+        )
         self.mutation_seconds = Histogram(
             "taskbell_mutation_seconds",
             "updateTaskStatus latency.",

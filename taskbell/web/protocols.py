@@ -56,6 +56,7 @@ class _SocketGuards:
             async with asyncio.timeout(self.context.rt.settings.send_timeout_seconds):
                 await self.websocket.send_json(message)
         except TimeoutError:
+            self.context.rt.metrics.slow_consumers_closed.inc()
             await self.websocket.close(
                 code=CLOSE_SLOW_CONSUMER,
                 reason="Too far behind; reconnect and resume from your last cursor",

@@ -41,4 +41,10 @@ def serve(app: FastAPI, host: str, port: int) -> None:
         ws_max_size=rt.settings.max_message_bytes,
         timeout_graceful_shutdown=int(rt.settings.shutdown_grace_seconds),
     )
-    GracefulServer(config, rt).run()
+    listener = config.bind_socket()
+    if rt.settings.socket_send_buffer_bytes:
+        # Accepted connections inherit the listening socket's buffer size (Linux).
+        listener.setsockopt(
+            socket.SOL_SOCKET, socket.SO_SNDBUF, rt.settings.socket_send_buffer_bytes
+        )
+    GracefulServer(config, rt).run(sockets=[listener])

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 SUBPROTOCOL = "graphql-transport-ws"
 
@@ -49,6 +50,14 @@ class GraphQLSocket:
             assert "errors" not in message["payload"], message
             data: dict[str, Any] = message["payload"]["data"]
             return data
+
+    async def close_code(self, seconds: float = 15) -> int | None:
+        """Read until the server closes the socket; return the code it sent, if any."""
+        try:
+            while True:
+                await self.receive(seconds)
+        except ConnectionClosed as closed:
+            return closed.rcvd.code if closed.rcvd is not None else None
 
     def abort(self) -> None:
         """Drop the TCP connection without a closing handshake, as a failing network does."""
