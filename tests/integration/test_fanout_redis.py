@@ -52,10 +52,14 @@ async def test_two_deployments_on_one_redis_never_hear_each_other(
         running(build_runtime(settings_for(database_url, redis_url))) as production,
         running(build_runtime(settings_for(database_url, redis_url))) as staging,
     ):
-        channel_of = lambda r: events.project_channel(r.channel_prefix, team.project.id)  # noqa: E731
+        project = team.project.id
         async with (
-            production.hub.listen([channel_of(production)], 10) as heard_by_production,
-            staging.hub.listen([channel_of(staging)], 10) as heard_by_staging,
+            production.hub.listen(
+                [events.project_channel(production.channel_prefix, project)], 10
+            ) as heard_by_production,
+            staging.hub.listen(
+                [events.project_channel(staging.channel_prefix, project)], 10
+            ) as heard_by_staging,
         ):
             await tasks.update_task_status(
                 production, team.owner, team.task.id, TaskStatus.IN_PROGRESS, None

@@ -38,12 +38,12 @@ async def test_status_change_records_event_and_notifies_other_members(
         event = await session.scalar(
             select(models.TaskEvent).where(models.TaskEvent.task_id == task.id)
         )
+        assert event is not None
         notes = list(
             await session.scalars(
-                select(models.Notification).where(models.Notification.event_id == event.id)  # type: ignore[union-attr]
+                select(models.Notification).where(models.Notification.event_id == event.id)
             )
         )
-    assert event is not None
     assert event.position == 1
     assert sorted(n.recipient_id for n in notes) == sorted(m.id for m in team.members)
     assert {n.message for n in notes} == {

@@ -140,8 +140,10 @@ class TaskBellProcess:
         raise TimeoutError(f"server never became ready: {self.log()}")
 
     async def stop(self, sig: int = signal.SIGTERM, seconds: float = 20) -> int:
-        if self.process is None or self.process.returncode is not None:
-            return self.process.returncode if self.process else 0
+        if self.process is None:
+            return 0
+        if self.process.returncode is not None:
+            return self.process.returncode
         self.process.send_signal(sig)
         try:
             return await asyncio.wait_for(self.process.wait(), seconds)

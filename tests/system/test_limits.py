@@ -75,7 +75,11 @@ async def test_stalled_client_is_closed_while_others_keep_receiving(
     team = await make_team(server, members=2, tasks=4)
     process = psutil.Process(server.pid)
     stalled = StalledClient(server.port)
-    subscribe = {"id": "s", "type": "subscribe", "payload": {"query": WIDE_SUBSCRIPTION}}
+    subscribe: dict[str, object] = {
+        "id": "s",
+        "type": "subscribe",
+        "payload": {"query": WIDE_SUBSCRIPTION},
+    }
     await asyncio.to_thread(stalled.handshake, team.tokens[1], subscribe)
     async with graphql_socket(server.ws_url, team.tokens[1]) as reader:
         await reader.subscribe("s", SUBSCRIBE, {"p": [team.project_id]})
