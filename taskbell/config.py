@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -50,5 +51,8 @@ class Settings(BaseSettings):
         if self.channel_prefix is not None:
             return self.channel_prefix
         url = make_url(self.database_url)
-        identity = f"{url.host or ''}:{url.port or ''}/{url.database or ''}"
+        database = url.database or ""
+        if url.get_backend_name() == "sqlite" and database:
+            database = os.path.abspath(database)  # ./taskbell.db differs per directory
+        identity = f"{url.host or ''}:{url.port or ''}/{database}"
         return "tb." + hashlib.sha256(identity.encode()).hexdigest()[:10] + "."

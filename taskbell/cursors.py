@@ -1,7 +1,14 @@
 """Opaque resume cursors: a subscriber's position in each of its projects' event logs.
 
-A position is per project (allocated under the project row lock, so commit
-order), hence a cursor spanning several projects is a small vector of them.
+Why positions and not ids or timestamps: a serial id or a timestamp is taken
+when a transaction *runs*, but becomes visible when it *commits*; a transaction
+holding id 10 may commit after one holding id 11 was already delivered, and a
+reader resuming "after 11" would skip 10 forever. A status change instead bumps
+its project's ``event_seq`` while holding that project's row lock until commit,
+so within a project positions become visible in exactly their order, with no
+holes. Positions are per project, so a cursor that spans several projects is a
+small vector ``{project id: position}``; it is versioned and base64-encoded so
+clients treat it as opaque.
 """
 
 from __future__ import annotations

@@ -3,13 +3,14 @@
 import * as api from "./api.js";
 import { Bell } from "./bell.js";
 import { Board } from "./board.js";
-import { $, show } from "./dom.js";
+import { $, refreshTimes, show } from "./dom.js";
 import { Live } from "./live.js";
 import { QuickUpdate } from "./quick.js";
 import { DesktopAlerts, Toasts } from "./toasts.js";
 
 const TOKEN_KEY = "taskbell-token";
 const BANNER_MS = 6000;
+const CLOCK_MS = 30000;
 const toasts = new Toasts($("#toasts"));
 const alerts = new DesktopAlerts($("#alerts-button"));
 let session = null;
@@ -45,6 +46,7 @@ function setConnection(state) {
 function showLogin(message = "") {
   show($("#app-view"), false);
   show($("#account"), false);
+  show($("#connection"), false);
   show($("#login-view"), true);
   const error = $("#login-error");
   error.textContent = message;
@@ -57,6 +59,7 @@ function showApp(me) {
   show($("#login-view"), false);
   show($("#app-view"), true);
   show($("#account"), true);
+  show($("#connection"), true);
 }
 
 function bellElements() {
@@ -157,6 +160,7 @@ async function boot() {
   $("#login-form").addEventListener("submit", signIn);
   $("#sign-out").addEventListener("click", signOut);
   wireBell();
+  setInterval(() => refreshTimes(), CLOCK_MS);
   const token = sessionStorage.getItem(TOKEN_KEY);
   if (!token) return showLogin();
   try {

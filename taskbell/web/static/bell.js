@@ -1,7 +1,7 @@
 // The bell: unread count, and a dropdown of notifications (newest first, paged) to mark read.
 
 import * as api from "./api.js";
-import { h, timeAgo } from "./dom.js";
+import { ago, h } from "./dom.js";
 
 const PAGE_SIZE = 10;
 
@@ -115,7 +115,7 @@ export class Bell {
         "div",
         { className: "notification-text" },
         h("p", {}, item.message),
-        h("small", {}, `${where}${timeAgo(item.createdAt)}`),
+        h("small", {}, where, ago(item.createdAt)),
       ),
       item.read
         ? null

@@ -2,7 +2,7 @@
 // Versions decide which copy of a task is newer, so events and refetches may arrive in any order.
 
 import * as api from "./api.js";
-import { h, initials, timeAgo } from "./dom.js";
+import { ago, h, initials } from "./dom.js";
 
 export const STATUSES = [
   ["TODO", "To Do"],
@@ -167,7 +167,7 @@ export class Board {
           task.assignee
             ? h("span", { className: "avatar", title: task.assignee.name }, initials(task.assignee.name))
             : h("span", { className: "avatar none", title: "Unassigned" }, "–"),
-          h("span", { className: "updated" }, `Updated ${timeAgo(task.updatedAt)}${by}`),
+          h("span", { className: "updated" }, "Updated ", ago(task.updatedAt), by),
           h("span", { className: "version", title: "Version" }, `v${task.version}`),
         ),
       ),

@@ -34,6 +34,17 @@ export function timeAgo(iso) {
   return "just now";
 }
 
+/** A <time> that says how long ago `iso` was; refreshTimes() keeps it current. */
+export function ago(iso) {
+  return h("time", { datetime: iso, title: new Date(iso).toLocaleString() }, timeAgo(iso));
+}
+
+export function refreshTimes(root = document) {
+  for (const node of root.querySelectorAll("time[datetime]")) {
+    node.textContent = timeAgo(node.getAttribute("datetime"));
+  }
+}
+
 export function initials(name) {
   return name
     .split(/\s+/)

@@ -59,26 +59,39 @@ export class Live {
   }
 
   #subscribeEvents() {
-    this.#socket.subscribe(TASK_STATUS_UPDATED, () => ({ after: this.#cursor }), {
-      next: (result) => this.#event(result),
-      // A refused cursor (or a project that went away): start afresh from the current board.
-      error: () => this.#restartEvents(),
-      complete: () => this.#restartEvents(),
+    this.#subscribeOnce(TASK_STATUS_UPDATED, () => ({ after: this.#cursor }), {
+      next: (data) => this.#event(data.taskStatusUpdated),
+      // A refused cursor, or a project that went away: start afresh from the current board.
+      restart: () => {
+        this.#cursor = null;
+        this.#subscribeEvents();
+        this.#hooks.guard(this.#board.refresh());
+      },
     });
   }
 
   #subscribeNotifications() {
-    this.#socket.subscribe(NOTIFICATION_RECEIVED, () => ({}), {
-      next: (result) => this.#notified(result),
-      error: () => this.#later(() => this.#subscribeNotifications()),
+    this.#subscribeOnce(NOTIFICATION_RECEIVED, () => ({}), {
+      next: (data) => this.#bell.received(data.notificationReceived),
+      restart: () => this.#subscribeNotifications(),
     });
   }
 
-  #restartEvents() {
-    this.#cursor = null;
-    this.#later(() => {
-      this.#subscribeEvents();
-      this.#hooks.guard(this.#board.refresh());
+  /** One subscription; when it errors or ends it is restarted once, unless the token died. */
+  #subscribeOnce(query, variables, { next, restart }) {
+    let ended = false;
+    const end = (errors = []) => {
+      if (ended) return;
+      ended = true;
+      unsubscribe();
+      const codes = errors.map((error) => error.extensions?.code);
+      if (codes.includes("UNAUTHENTICATED")) this.#hooks.onUnauthorized();
+      else this.#later(restart);
+    };
+    const unsubscribe = this.#socket.subscribe(query, variables, {
+      next: (result) => (result.errors?.length ? end(result.errors) : next(result.data)),
+      error: (errors) => end(Array.isArray(errors) ? errors : [errors]),
+      complete: () => end(),
     });
   }
 
@@ -86,18 +99,11 @@ export class Live {
     setTimeout(() => this.#stopped || action(), RESUBSCRIBE_MS);
   }
 
-  #event(result) {
-    const event = result.data?.taskStatusUpdated;
-    if (!event) return;
+  #event(event) {
     this.#cursor = event.cursor;
     this.#hooks.guard(this.#board.apply(event));
     if (event.updatedBy.id === this.#me.id || this.#isEcho(event.message)) return;
     this.#hooks.announce(event.message, event.projectName);
-  }
-
-  #notified(result) {
-    const notification = result.data?.notificationReceived;
-    if (notification) this.#bell.received(notification);
   }
 
   #isEcho(message) {

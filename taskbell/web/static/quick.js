@@ -84,9 +84,10 @@ export class QuickUpdate {
     }
     const current = await api.loadTask(this.#token, task.id).catch(() => null);
     if (current) this.#board.upsert({ ...current, projectId: current.project.id });
+    const who = current?.updatedBy?.name ?? "Someone";
     const now = current ? ` It is now ${STATUS_LABEL[current.status]} (version ${current.version}).` : "";
     this.#say(
-      `Conflict: someone changed “${task.title}” before you.${now} Check the board and try again.`,
+      `Conflict: ${who} changed “${task.title}” before you.${now} Check the board and try again.`,
       "error",
     );
   }
