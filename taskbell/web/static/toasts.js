@@ -17,7 +17,7 @@ export class Toasts {
     const toast = h(
       "div",
       { className: "toast", "data-testid": "toast", role: "status" },
-      h("img", { className: "toast-icon", src: "/static/bell.svg", alt: "", width: 20, height: 20 }),
+      h("span", { className: "toast-icon", "aria-hidden": "true" }),
       h("div", { className: "toast-text" }, h("p", {}, message), detail ? h("small", {}, detail) : null),
       h("button", { type: "button", className: "toast-close", "aria-label": "Dismiss", onclick: close }, "×"),
     );

@@ -1,0 +1,40 @@
+"""Whether the browser tests can run: Chromium at /usr/bin/chromium and the playwright package.
+
+Playwright drives the Debian Chromium; it never downloads a browser of its own. Without
+either, browser tests skip with the reason, except under CI=true where they fail.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+from typing import NoReturn
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+LAUNCH_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+
+def skip_or_fail(reason: str) -> NoReturn:
+    """Skip the test or module; under CI=true fail instead, so CI never passes by skipping."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason}; CI=true forbids skipping", pytrace=False)
+    pytest.skip(reason, allow_module_level=True)
+
+
+def missing_browser() -> str | None:
+    if importlib.util.find_spec("playwright") is None:
+        return "the playwright package is missing (pip install -e '.[dev]')"
+    if not CHROMIUM.exists():
+        return f"Chromium is missing at {CHROMIUM} (apt-get install -y chromium)"
+    return None
+
+
+def require_browser() -> None:
+    if reason := missing_browser():
+        skip_or_fail(reason)
