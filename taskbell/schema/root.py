@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Iterable
+from typing import Any
 
 import strawberry
 from graphql import GraphQLError
@@ -14,7 +15,9 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.extensions.base_extension import SchemaExtension
-from strawberry.types import ExecutionContext
+from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
+from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.graphql import OperationType
 
 from taskbell import resolvers
 from taskbell.config import Settings
@@ -118,6 +121,32 @@ class Subscription:
 
 
 class TaskBellSchema(strawberry.Schema):
+    async def execute(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
+        """Single-result execution (plain HTTP): a subscription needs a WebSocket.
+
+        Strawberry would run it and fail inside ("cannot return null"); refusing
+        it up front gives the client a clear 400 instead.
+        """
+        allowed = set(allowed_operation_types or DEFAULT_ALLOWED_OPERATION_TYPES)
+        return await super().execute(
+            query,
+            variable_values,
+            context_value,
+            root_value,
+            operation_name,
+            allowed - {OperationType.SUBSCRIPTION},
+            operation_extensions,
+        )
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
@@ -21,3 +22,16 @@ async def test_socket_without_connection_init_is_closed_4408(
             await socket.recv()
     assert closed.value.rcvd is not None
     assert closed.value.rcvd.code == 4408
+
+
+async def test_subscription_over_plain_http_is_refused(
+    start_server: StartServer, private_redis: RedisProcess
+) -> None:
+    """A subscription needs a WebSocket; over POST it gets a clear 400, not an internal error."""
+    server = await start_server(private_redis.url)
+    async with httpx.AsyncClient(base_url=server.http_url) as http:
+        response = await http.post(
+            "/graphql", json={"query": "subscription { taskStatusUpdated { message } }"}
+        )
+    assert response.status_code == 400
+    assert "subscriptions are not allowed" in response.text
