@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     # A fixed size bounds memory per socket and lets a stalled reader show up as
     # a blocked send instead of megabytes quietly queued in the kernel.
     socket_send_buffer_bytes: int = 128 * 1024
+    # WebSocket pings; a peer that misses a pong for as long is dropped (uvicorn, 1011).
+    ws_ping_interval_seconds: float = 20.0
     # Time in-flight requests get to finish on shutdown.
     shutdown_grace_seconds: float = 10.0
     log_level: str = "INFO"

@@ -39,6 +39,8 @@ def serve(app: FastAPI, host: str, port: int) -> None:
         host=host,
         port=port,
         ws_max_size=rt.settings.max_message_bytes,
+        ws_ping_interval=rt.settings.ws_ping_interval_seconds,
+        ws_ping_timeout=rt.settings.ws_ping_interval_seconds,
         timeout_graceful_shutdown=int(rt.settings.shutdown_grace_seconds),
     )
     listener = config.bind_socket()

@@ -70,7 +70,10 @@ async def test_stalled_client_is_closed_while_others_keep_receiving(
 ) -> None:
     """A client that never reads is closed (4413); the others get all 1,000 events; RSS holds."""
     server = await start_server(
-        private_redis.url, send_timeout_seconds="2", socket_send_buffer_bytes="16384"
+        private_redis.url,
+        send_timeout_seconds="2",
+        socket_send_buffer_bytes="16384",
+        ws_ping_interval_seconds="600",  # only our slow-consumer guard may close it
     )
     team = await make_team(server, members=2, tasks=4)
     process = psutil.Process(server.pid)
