@@ -62,7 +62,9 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="TaskBell", lifespan=lifespan)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.state.runtime = rt
-    app.include_router(graphql.create_router(build_schema(settings), rt), prefix="/graphql")
+    router = graphql.create_router(build_schema(settings), rt)
+    app.state.groups = router.groups  # for inspection; None when grouping is off
+    app.include_router(router, prefix="/graphql")
     app.include_router(routes.router)
     app.mount("/static", StaticFiles(directory=routes.STATIC_DIR), name="static")
     return app

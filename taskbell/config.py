@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     max_subscriptions_per_connection: int = 100
     connection_init_timeout_seconds: float = 5.0
     subscription_buffer: int = 1000
+    # Identical live subscriptions share one execution per event (taskbell.web.grouping).
+    grouped_subscriptions: bool = True
     replay_batch_size: int = 500
     max_query_depth: int = 8
     max_aliases: int = 30

@@ -37,7 +37,8 @@ class Metrics:
             registry=self.registry,
         )
         self.slow_consumers_closed = Counter(
-            "taskbell_slow_consumers_closed", "Sockets closed for not reading (4413).",
+            "taskbell_slow_consumers_closed",
+            "Sockets closed for not reading (4413).",
             registry=self.registry,
         )
         self.mutation_seconds = Histogram(

@@ -43,4 +43,5 @@ async def _render(
     async with aclosing(stream):
         async for item in stream:
             info.context.fresh_loaders()
+            info.context.rt.metrics.events_delivered.inc()
             yield convert(item)

@@ -18,31 +18,34 @@ def is_unexpected(error: GraphQLError) -> bool:
     return original is not None and not isinstance(original, DomainError | GraphQLError)
 
 
+def present_errors(errors: list[GraphQLError], request_id: str) -> list[GraphQLError]:
+    """What the client may see: a code on every error, internals replaced and logged."""
+    presented = []
+    for error in errors:
+        original = error.original_error
+        if is_unexpected(error):
+            log.error(
+                "unexpected error (request %s) at %s", request_id, error.path, exc_info=original
+            )
+            error = GraphQLError(
+                "Internal server error.",
+                nodes=error.nodes,
+                source=error.source,
+                positions=error.positions,
+                path=error.path,
+                extensions={"code": "INTERNAL", "requestId": request_id},
+            )
+        elif isinstance(original, DomainError):
+            error.extensions = {**original.extensions, "code": original.code}
+        elif not (error.extensions or {}).get("code"):
+            error.extensions = {**(error.extensions or {}), "code": "BAD_USER_INPUT"}
+        presented.append(error)
+    return presented
+
+
 class ErrorCodes(MaskErrors):
-    def __init__(self) -> None:
-        super().__init__(should_mask_error=is_unexpected, error_message="Internal server error.")
-
-    def _request_id(self) -> str:
-        return str(getattr(self.execution_context.context, "request_id", "-"))
-
-    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        request_id = self._request_id()
-        log.error(
-            "unexpected error (request %s) at %s",
-            request_id,
-            error.path,
-            exc_info=error.original_error,
-        )
-        masked = super().anonymise_error(error)
-        masked.extensions = {"code": "INTERNAL", "requestId": request_id}
-        return masked
+    """Applies ``present_errors`` to every result, streamed ones included."""
 
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
-        processed = super()._process_errors(errors)
-        for error in processed:
-            original = error.original_error
-            if isinstance(original, DomainError):
-                error.extensions = {**original.extensions, "code": original.code}
-            elif not (error.extensions or {}).get("code"):
-                error.extensions = {**(error.extensions or {}), "code": "BAD_USER_INPUT"}
-        return processed
+        request_id = str(getattr(self.execution_context.context, "request_id", "-"))
+        return present_errors(errors, request_id)

@@ -31,21 +31,38 @@ async def task_status_stream(
     rt: Runtime, viewer: Identity, project_ids: list[int] | None, after: str | None
 ) -> AsyncGenerator[Delivery, None]:
     """Validate and authorize now, so a refusal is a subscribe-time error; stream later."""
+    scope, resume_from = await authorize(rt, viewer, project_ids, after)
+    return task_status_events(rt, viewer, scope, resume_from)
+
+
+async def authorize(
+    rt: Runtime, viewer: Identity, project_ids: list[int] | None, after: str | None
+) -> tuple[list[int], Positions | None]:
+    """The projects the subscription covers, and where to resume; raises on refusal."""
     resume_from = decode_cursor(after) if after is not None else None
     async with rt.sessions() as session:
         scope = await access.subscription_scope(session, viewer.user.id, project_ids)
         if resume_from is not None:
             _starting_positions(await log.heads(session, scope), resume_from)
-    return _task_status_events(rt, viewer, scope, resume_from)
+    return scope, resume_from
 
 
-async def _task_status_events(
-    rt: Runtime, viewer: Identity, scope: list[int], resume_from: Positions | None
+async def task_status_events(
+    rt: Runtime,
+    viewer: Identity,
+    scope: list[int],
+    resume_from: Positions | None,
+    *,
+    subscribers: int | None = 1,
 ) -> AsyncGenerator[Delivery, None]:
-    """Yield (event, cursor) pairs for the scope's projects until access ends."""
+    """Yield (event, cursor) pairs for the scope's projects until access ends.
+
+    ``subscribers`` is how many subscriptions this stream serves, for the
+    statistics; a grouped stream passes None and lets its members count.
+    """
     channels = [events.project_channel(rt.channel_prefix, pid) for pid in scope]
     channels.append(events.user_channel(rt.channel_prefix, viewer.user.id))
-    presence_key = rt.presence.subscription_started(viewer.user.id, scope)
+    presence_key = rt.presence.subscription_started(viewer.user.id, scope) if subscribers else None
     try:
         async with rt.hub.listen(channels, rt.settings.subscription_buffer) as inbox:
             async with rt.sessions() as session:
@@ -65,7 +82,6 @@ async def _task_status_events(
                             await _require_access(rt, viewer, scope)
                             versions[message.project_id] = message.membership_version
                         positions[message.project_id] = message.position
-                        rt.metrics.events_delivered.inc()
                         yield message, encode_cursor(positions)
                         continue
                 elif not isinstance(message, events.Resync):
@@ -76,7 +92,8 @@ async def _task_status_events(
                 async for change in _catch_up(rt, positions):
                     yield change, encode_cursor(positions)
     finally:
-        rt.presence.subscription_ended(presence_key)
+        if presence_key is not None:
+            rt.presence.subscription_ended(presence_key)
 
 
 def _starting_positions(current: Positions, resume_from: Positions | None) -> Positions:
@@ -118,7 +135,6 @@ async def _catch_up(rt: Runtime, positions: Positions) -> AsyncIterator[events.T
         for change in batch:
             positions[change.project_id] = change.position
             rt.metrics.replayed.inc()
-            rt.metrics.events_delivered.inc()
             yield change
         if len(batch) < batch_size:
             return
@@ -148,7 +164,6 @@ async def notifications_received(
                         rt.sessions, user_id, last_seen, rt.settings.replay_batch_size
                     ):
                         last_seen = note.id
-                        rt.metrics.events_delivered.inc()
                         yield note
     finally:
         rt.presence.subscription_ended(presence_key)

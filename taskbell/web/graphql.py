@@ -17,6 +17,7 @@ from taskbell.runtime import Runtime
 from taskbell.schema.context import Context
 from taskbell.services import users
 from taskbell.web import graphiql
+from taskbell.web.grouping import Groups
 from taskbell.web.protocols import LegacyWSHandler, TransportWSHandler
 
 
@@ -37,6 +38,7 @@ async def get_context(connection: HTTPConnection) -> Context:
 class TaskBellRouter(GraphQLRouter[Context, None]):
     graphql_transport_ws_handler_class = TransportWSHandler
     graphql_ws_handler_class = LegacyWSHandler
+    groups: Groups | None = None
 
     @property
     def graphql_ide_html(self) -> str:
@@ -58,7 +60,7 @@ class TaskBellRouter(GraphQLRouter[Context, None]):
 
 def create_router(schema: BaseSchema, rt: Runtime) -> TaskBellRouter:
     settings = rt.settings
-    return TaskBellRouter(
+    router = TaskBellRouter(
         schema,
         context_getter=get_context,
         keep_alive=True,
@@ -67,3 +69,6 @@ def create_router(schema: BaseSchema, rt: Runtime) -> TaskBellRouter:
         max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
         allowed_origins=settings.allowed_origins,
     )
+    if settings.grouped_subscriptions:
+        router.groups = Groups(schema, rt)
+    return router

@@ -16,15 +16,21 @@ from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 from typing import Any
 
+from starlette.websockets import WebSocketDisconnect
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
+    Operation,
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.types import ConnectionInitMessage
 from strawberry.types.execution import PreExecutionError
 
 from taskbell.schema.context import Context
+from taskbell.web import grouping
+
+Frame = Callable[[str], Callable[[str], str]]
 
 CLOSE_GOING_AWAY = 1001
 CLOSE_FORBIDDEN = 4403
@@ -38,6 +44,7 @@ class _SocketGuards:
 
     context: Context
     websocket: Any
+    view: Any
 
     async def _guarded(self, handle: Callable[[], Awaitable[None]]) -> None:
         presence = self.context.rt.presence
@@ -54,13 +61,42 @@ class _SocketGuards:
         """Send, but close a socket that has stopped reading instead of waiting forever."""
         try:
             async with asyncio.timeout(self.context.rt.settings.send_timeout_seconds):
-                await self.websocket.send_json(message)
+                if isinstance(message, str):  # a pre-encoded frame (grouped delivery)
+                    await self.websocket.ws.send_text(message)
+                else:
+                    await self.websocket.send_json(message)
         except TimeoutError:
-            self.context.rt.metrics.slow_consumers_closed.inc()
-            await self.websocket.close(
-                code=CLOSE_SLOW_CONSUMER,
-                reason="Too far behind; reconnect and resume from your last cursor",
-            )
+            await self._close_slow_consumer()
+        except WebSocketDisconnect as error:
+            raise WebSocketDisconnected from error
+
+    async def _close_slow_consumer(self) -> None:
+        self.context.rt.metrics.slow_consumers_closed.inc()
+        await self.websocket.close(
+            code=CLOSE_SLOW_CONSUMER,
+            reason="Too far behind; reconnect and resume from your last cursor",
+        )
+
+    async def _group_plan(self, payload: Any) -> grouping.Plan | None:
+        groups: grouping.Groups | None = getattr(self.view, "groups", None)
+        identity = self.context.identity
+        if groups is None or identity is None or not isinstance(payload, dict):
+            return None
+        return await groups.plan(identity, payload)
+
+    async def _relay(self, plan: grouping.Plan, operation_id: str, frame: Frame) -> bool:
+        """Send the group's frames to this socket; True when the group ended the stream."""
+        groups: grouping.Groups = self.view.groups
+        async with groups.member(plan, frame(operation_id)) as member:
+            async for encoded in member.frames():
+                await self._send_bounded(encoded)
+            if member.overflowed:
+                await self._close_slow_consumer()
+                return False
+            if member.ended is not None:
+                await self._send_bounded(frame(operation_id)(member.ended))
+                return True
+        return False
 
     async def _allow_operation(self) -> bool:
         if await self.context.rt.throttle.allow_operation(f"socket:{id(self)}"):
@@ -79,8 +115,28 @@ class TransportWSHandler(_SocketGuards, BaseGraphQLTransportWSHandler[Context, N
         await self._send_bounded(message)
 
     async def handle_subscribe(self, message: Any) -> None:
-        if await self._allow_operation():
+        if not await self._allow_operation():
+            return
+        operation_id = message.get("id")
+        plan = None
+        if (
+            self.connection_acknowledged
+            and operation_id not in self.operations
+            and len(self.operations) < (self.max_subscriptions_per_connection or 1 << 30)
+        ):
+            plan = await self._group_plan(message.get("payload"))
+        if plan is None:
             await super().handle_subscribe(message)
+            return
+        operation = Operation(self, operation_id, plan.key.document, None, None)
+        operation.task = asyncio.create_task(self._run_grouped(operation, plan))
+        operation.task.add_done_callback(self._task_done)
+        self.operations[operation_id] = operation
+
+    async def _run_grouped(self, operation: Operation[Context, None], plan: grouping.Plan) -> None:
+        with contextlib.suppress(WebSocketDisconnected):
+            if await self._relay(plan, operation.id, grouping.transport_ws_frame):
+                await operation.send_operation_message({"id": operation.id, "type": "complete"})
 
     async def handle_complete(self, message: Any) -> None:
         if await self._allow_operation():
@@ -101,8 +157,31 @@ class LegacyWSHandler(_SocketGuards, BaseGraphQLWSHandler[Context, None]):
         await self._send_bounded(message)
 
     async def handle_start(self, message: Any) -> None:
-        if await self._allow_operation():
+        if not await self._allow_operation():
+            return
+        operation_id = message.get("id")
+        plan = None
+        if (
+            self.connection_acknowledged
+            and operation_id not in self.tasks
+            and len(self.tasks) < (self.max_subscriptions_per_connection or 1 << 30)
+        ):
+            plan = await self._group_plan(message.get("payload"))
+        if plan is None:
             await super().handle_start(message)
+            return
+        self.tasks[operation_id] = asyncio.create_task(self._run_grouped(operation_id, plan))
+
+    async def _run_grouped(self, operation_id: str, plan: grouping.Plan) -> None:
+        try:
+            with contextlib.suppress(WebSocketDisconnected):
+                if await self._relay(plan, operation_id, grouping.legacy_ws_frame):
+                    await self.send_message({"type": "complete", "id": operation_id})
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await self.send_message({"type": "complete", "id": operation_id})
+        finally:
+            self.tasks.pop(operation_id, None)
 
     async def handle_stop(self, message: Any) -> None:
         if await self._allow_operation():

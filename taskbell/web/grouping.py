@@ -1,0 +1,248 @@
+"""Grouped subscriptions: one GraphQL execution and one JSON encoding per event per group.
+
+Live ``taskStatusUpdated`` subscriptions with the same document, variables,
+token and project scope would receive identical payloads, so they form one
+group: a single stream (``services.live``) feeds it, each event is executed
+once through graphql-core against the Strawberry schema (which stays the one
+source of truth), encoded once, and the same bytes go to every member with
+only its operation id spliced in. Validation and authorization happen at
+subscribe time. Each member has a bounded queue of frames, drained by its own
+task, so a slow socket never holds the group back (it is closed with 4413 when
+the queue overflows). Subscriptions that resume with ``after`` or ask for
+anything else take Strawberry's ordinary per-subscriber path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections import deque
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphql import (
+    FieldNode,
+    GraphQLError,
+    OperationType,
+    get_operation_ast,
+    parse,
+    specified_rules,
+    validate,
+)
+from graphql.execution import Executor, execute_subscription_event, get_argument_values
+from graphql.validation import ASTValidationRule
+from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
+from strawberry.schema import BaseSchema
+
+from taskbell.errors import DomainError
+from taskbell.resolvers.common import parse_ids
+from taskbell.runtime import Runtime
+from taskbell.schema.context import Context
+from taskbell.schema.errors import present_errors
+from taskbell.schema.types import TaskStatusEvent
+from taskbell.services import live
+from taskbell.services.users import Identity
+
+GROUPED_FIELD = "taskStatusUpdated"
+
+
+@dataclass(frozen=True)
+class GroupKey:
+    document: str
+    operation_name: str | None
+    variables: str
+    token_id: int
+    scope: tuple[int, ...]
+
+
+@dataclass
+class Plan:
+    """A subscription that can join a group: its key and, should it found one, its executor."""
+
+    key: GroupKey
+    executor: Executor[Context]
+    viewer: Identity
+
+
+class Member:
+    """One subscribed operation on one socket: a bounded queue of ready frames."""
+
+    def __init__(self, frame: Callable[[str], str], limit: int) -> None:
+        self._frame = frame
+        self._limit = limit
+        self._frames: deque[str] = deque()
+        self._ready = asyncio.Event()
+        self.ended: str | None = None  # the final payload (an error), if the group ended
+        self.overflowed = False
+
+    def deliver(self, payload: str) -> None:
+        if len(self._frames) >= self._limit:
+            self.overflowed = True
+        else:
+            self._frames.append(self._frame(payload))
+        self._ready.set()
+
+    def end(self, payload: str) -> None:
+        self.ended = payload
+        self._ready.set()
+
+    async def frames(self) -> AsyncGenerator[str, None]:
+        """Frames in order until the group ends or the queue overflows."""
+        while not self.overflowed:
+            while self._frames:
+                yield self._frames.popleft()
+            if self.ended is not None or self.overflowed:
+                return
+            self._ready.clear()
+            await self._ready.wait()
+
+
+@dataclass
+class Group:
+    key: GroupKey
+    members: set[Member] = field(default_factory=set)
+    runner: asyncio.Task[None] | None = None
+
+
+class Groups:
+    """The process's groups; a group's stream lives while it has members."""
+
+    def __init__(self, schema: BaseSchema, rt: Runtime) -> None:
+        self._schema = schema
+        self._rt = rt
+        self._groups: dict[GroupKey, Group] = {}
+        settings = rt.settings
+        self._rules: list[type[ASTValidationRule]] = [
+            *specified_rules,
+            *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
+            *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
+        ]
+
+    async def plan(self, viewer: Identity, payload: dict[str, Any]) -> Plan | None:
+        """A group key for this subscribe message, or None to take the ordinary path.
+
+        Anything doubtful (invalid document, other fields, a resume, a refusal)
+        returns None: the ordinary path then answers exactly as it always does.
+        """
+        query, variables = payload.get("query"), payload.get("variables") or {}
+        operation_name = payload.get("operationName")
+        if not isinstance(query, str) or not isinstance(variables, dict):
+            return None
+        try:
+            document = parse(query, max_tokens=self._rt.settings.max_tokens)
+        except GraphQLError:
+            return None
+        graphql_schema = self._schema._schema  # type: ignore[attr-defined]
+        operation = get_operation_ast(document, operation_name)
+        if (
+            operation is None
+            or operation.operation != OperationType.SUBSCRIPTION
+            or validate(graphql_schema, document, self._rules)
+        ):
+            return None
+        selections = operation.selection_set.selections
+        root = selections[0] if len(selections) == 1 else None
+        if not isinstance(root, FieldNode) or root.name.value != GROUPED_FIELD or root.directives:
+            return None
+        context = Context(self._rt, viewer, f"group-{uuid.uuid4().hex[:8]}")
+        executor = Executor.build(
+            graphql_schema,
+            document,
+            context_value=context,
+            raw_variable_values=variables,
+            operation_name=operation_name,
+        )
+        if not isinstance(executor, Executor):
+            return None
+        field_def = graphql_schema.subscription_type.fields[GROUPED_FIELD]
+        arguments = get_argument_values(field_def, root, executor.variable_values)
+        if arguments.get("after") is not None:
+            return None
+        try:
+            project_ids = parse_ids(arguments.get("projectIds"), "projectIds")
+            scope, _ = await live.authorize(self._rt, viewer, project_ids, None)
+        except DomainError:
+            return None
+        key = GroupKey(
+            document=query,
+            operation_name=operation_name,
+            variables=json.dumps(variables, sort_keys=True),
+            token_id=viewer.token_id,
+            scope=tuple(scope),
+        )
+        return Plan(key=key, executor=executor, viewer=viewer)
+
+    @contextlib.asynccontextmanager
+    async def member(self, plan: Plan, frame: Callable[[str], str]) -> AsyncGenerator[Member, None]:
+        """Join (or found) the plan's group for the duration of the block."""
+        member = Member(frame, self._rt.settings.subscription_buffer)
+        group = self._groups.get(plan.key)
+        if group is None:
+            group = self._groups[plan.key] = Group(plan.key)
+            group.runner = asyncio.create_task(self._run(group, plan))
+        group.members.add(member)
+        presence_key = self._rt.presence.subscription_started(plan.viewer.user.id, plan.key.scope)
+        try:
+            yield member
+        finally:
+            self._rt.presence.subscription_ended(presence_key)
+            group.members.discard(member)
+            if not group.members and self._groups.get(plan.key) is group:
+                del self._groups[plan.key]
+                if group.runner is not None:
+                    group.runner.cancel()
+
+    async def _run(self, group: Group, plan: Plan) -> None:
+        """Feed the group: one stream, one execution and one encoding per event."""
+        stream = live.task_status_events(
+            self._rt, plan.viewer, list(plan.key.scope), None, subscribers=None
+        )
+        context: Context = plan.executor.context_value
+        try:
+            async with contextlib.aclosing(stream):
+                async for change, cursor in stream:
+                    context.fresh_loaders()
+                    event = TaskStatusEvent.from_event(change, cursor)
+                    result = execute_subscription_event(
+                        plan.executor.build_per_event_executor(event)
+                    )
+                    if isinstance(result, Awaitable):
+                        result = await result
+                    payload = _encode(result.data, result.errors, context.request_id)
+                    self._rt.metrics.events_delivered.inc(len(group.members))
+                    for member in list(group.members):
+                        member.deliver(payload)
+        except Exception as error:  # the stream ended: revoked access, or a failure
+            payload = _encode(None, [_as_graphql_error(error)], context.request_id)
+            for member in list(group.members):
+                member.end(payload)
+        finally:
+            if self._groups.get(group.key) is group:
+                del self._groups[group.key]
+
+
+def _as_graphql_error(error: Exception) -> GraphQLError:
+    message = error.message if isinstance(error, DomainError) else str(error)
+    return GraphQLError(message, original_error=error)
+
+
+def _encode(data: Any, errors: list[GraphQLError] | None, request_id: str) -> str:
+    body: dict[str, Any] = {"data": data}
+    if errors:
+        body["errors"] = [e.formatted for e in present_errors(errors, request_id)]
+    return json.dumps(body, separators=(",", ":"))
+
+
+def transport_ws_frame(operation_id: str) -> Callable[[str], str]:
+    """``next`` for graphql-transport-ws, with the payload spliced in unchanged."""
+    head = '{"id":' + json.dumps(operation_id) + ',"type":"next","payload":'
+    return lambda payload: head + payload + "}"
+
+
+def legacy_ws_frame(operation_id: str) -> Callable[[str], str]:
+    """``data`` for the legacy graphql-ws protocol."""
+    head = '{"type":"data","id":' + json.dumps(operation_id) + ',"payload":'
+    return lambda payload: head + payload + "}"

@@ -1,0 +1,196 @@
+"""Grouped subscriptions: one execution per event per group, the right bytes to each member."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+import uvicorn
+from websockets.asyncio.client import ClientConnection, connect
+
+from taskbell.app import create_app
+from taskbell.domain import TaskStatus
+from taskbell.runtime import Runtime
+from taskbell.services import tasks, users
+from taskbell.web.grouping import Groups
+from tests.integration.conftest import MakeTeam, Team, settings_for
+from tests.support.graphql_ws import graphql_socket
+from tests.support.processes import HOST, free_port
+
+SUBSCRIPTION = """subscription ($p: [ID!]) {
+  taskStatusUpdated(projectIds: $p) {
+    cursor message newStatus task { id version project { name } }
+  }
+}"""
+
+
+@dataclass
+class Server:
+    url: str
+    groups: Groups
+    runtime: Runtime
+
+
+@pytest.fixture
+async def server(database_url: str) -> AsyncIterator[Server]:
+    """The real app under uvicorn in this process, so the test can look at its groups."""
+    app = create_app(settings_for(database_url))
+    port = free_port()
+    uvicorn_server = uvicorn.Server(uvicorn.Config(app, host=HOST, port=port, log_level="warning"))
+    serving = asyncio.create_task(uvicorn_server.serve())
+    while not uvicorn_server.started:  # noqa: ASYNC110  # uvicorn offers no event for this
+        await asyncio.sleep(0.02)
+    assert app.state.groups is not None
+    try:
+        yield Server(f"ws://{HOST}:{port}/graphql", app.state.groups, app.state.runtime)
+    finally:
+        uvicorn_server.should_exit = True
+        await serving
+
+
+async def _token(server: Server, team: Team, index: int) -> str:
+    rt = server.runtime
+    member = team.members[index] if index >= 0 else team.owner
+    async with rt.sessions.begin() as session:
+        return await users.issue_token(session, member.id)
+
+
+async def _change(server: Server, team: Team, status: TaskStatus) -> None:
+    await tasks.update_task_status(server.runtime, team.owner, team.task.id, status, None)
+
+
+async def test_identical_subscriptions_share_one_group_and_get_their_own_ids(
+    server: Server, make_team: MakeTeam
+) -> None:
+    """Three operations with different ids, one document: one group, identical payloads."""
+    team = await make_team()
+    token = await _token(server, team, 0)
+    variables = {"p": [str(team.project.id)]}
+    async with (
+        graphql_socket(server.url, token) as first,
+        graphql_socket(server.url, token) as second,
+    ):
+        await first.subscribe("a", SUBSCRIPTION, variables)
+        await first.subscribe("b", SUBSCRIPTION, variables)
+        await second.subscribe("c", SUBSCRIPTION, variables)
+        await asyncio.sleep(0.3)
+        assert len(server.groups._groups) == 1
+        await _change(server, team, TaskStatus.IN_REVIEW)
+        frames = [await first.receive(), await first.receive(), await second.receive()]
+    assert sorted(f["id"] for f in frames) == ["a", "b", "c"]
+    assert len({json.dumps(f["payload"], sort_keys=True) for f in frames}) == 1
+    event = frames[0]["payload"]["data"]["taskStatusUpdated"]
+    assert (
+        event["message"] == "Owner Person changed task 'Write the docs' from 'To Do' to 'In Review'"
+    )
+    assert event["task"]["project"]["name"] == "Apollo"
+
+
+async def test_different_variables_form_different_groups(
+    server: Server, make_team: MakeTeam
+) -> None:
+    """projectIds given or omitted are different groups; both deliver the change."""
+    team = await make_team()
+    token = await _token(server, team, 0)
+    async with graphql_socket(server.url, token) as socket:
+        await socket.subscribe("one", SUBSCRIPTION, {"p": [str(team.project.id)]})
+        await socket.subscribe("all", SUBSCRIPTION, {"p": None})
+        await asyncio.sleep(0.3)
+        assert len(server.groups._groups) == 2
+        await _change(server, team, TaskStatus.COMPLETED)
+        ids = sorted([(await socket.receive())["id"], (await socket.receive())["id"]])
+    assert ids == ["all", "one"]
+
+
+async def test_legacy_and_new_protocol_members_each_get_their_frames(
+    server: Server, make_team: MakeTeam
+) -> None:
+    """One group serves graphql-transport-ws (`next`) and graphql-ws (`data`) members."""
+    team = await make_team()
+    token = await _token(server, team, 0)
+    variables = {"p": [str(team.project.id)]}
+    async with (
+        graphql_socket(server.url, token) as modern,
+        connect(server.url, subprotocols=["graphql-ws"]) as legacy,  # type: ignore[list-item]
+    ):
+        await legacy.send(
+            json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}})
+        )
+        assert json.loads(await legacy.recv())["type"] == "connection_ack"
+        await legacy.send(
+            json.dumps(
+                {
+                    "id": "old",
+                    "type": "start",
+                    "payload": {"query": SUBSCRIPTION, "variables": variables},
+                }
+            )
+        )
+        await modern.subscribe("new", SUBSCRIPTION, variables)
+        await asyncio.sleep(0.3)
+        assert len(server.groups._groups) == 1
+        await _change(server, team, TaskStatus.IN_PROGRESS)
+        modern_frame = await modern.receive()
+        legacy_frame = await _next_data(legacy)
+    assert (modern_frame["type"], modern_frame["id"]) == ("next", "new")
+    assert (legacy_frame["type"], legacy_frame["id"]) == ("data", "old")
+    assert modern_frame["payload"] == legacy_frame["payload"]
+
+
+async def _next_data(legacy: ClientConnection) -> dict[str, object]:
+    while True:
+        frame: dict[str, object] = json.loads(await asyncio.wait_for(legacy.recv(), 5))
+        if frame["type"] != "ka":
+            return frame
+
+
+async def test_member_leaving_mid_stream_leaves_the_others_served(
+    server: Server, make_team: MakeTeam
+) -> None:
+    """complete removes one member; the group lives on until its last member leaves."""
+    team = await make_team()
+    token = await _token(server, team, 0)
+    variables = {"p": [str(team.project.id)]}
+    async with (
+        graphql_socket(server.url, token) as stays,
+        graphql_socket(server.url, token) as leaves,
+    ):
+        await stays.subscribe("s", SUBSCRIPTION, variables)
+        await leaves.subscribe("l", SUBSCRIPTION, variables)
+        await asyncio.sleep(0.3)
+        await _change(server, team, TaskStatus.IN_PROGRESS)
+        await stays.receive()
+        await leaves.receive()
+        await leaves.send({"id": "l", "type": "complete"})
+        await asyncio.sleep(0.2)
+        await _change(server, team, TaskStatus.IN_REVIEW)
+        second = await stays.receive()
+        assert second["payload"]["data"]["taskStatusUpdated"]["task"]["version"] == 3
+        assert len(server.groups._groups) == 1
+        await stays.send({"id": "s", "type": "complete"})
+        await asyncio.sleep(0.2)
+    assert server.groups._groups == {}
+
+
+async def test_resume_is_served_per_subscriber(server: Server, make_team: MakeTeam) -> None:
+    """With after:, the subscription replays on its own path, then goes live."""
+    team = await make_team()
+    token = await _token(server, team, 0)
+    variables = {"p": [str(team.project.id)]}
+    async with graphql_socket(server.url, token) as socket:
+        await socket.subscribe("s", SUBSCRIPTION, variables)
+        await asyncio.sleep(0.3)
+        await _change(server, team, TaskStatus.IN_PROGRESS)
+        cursor = (await socket.next_data())["taskStatusUpdated"]["cursor"]
+    await _change(server, team, TaskStatus.IN_REVIEW)
+    resume = SUBSCRIPTION.replace("($p: [ID!])", "($p: [ID!], $after: String)").replace(
+        "projectIds: $p)", "projectIds: $p, after: $after)"
+    )
+    async with graphql_socket(server.url, token) as socket:
+        await socket.subscribe("r", resume, {**variables, "after": cursor})
+        replayed = await socket.next_data()
+        assert server.groups._groups == {}
+    assert replayed["taskStatusUpdated"]["newStatus"] == "IN_REVIEW"
