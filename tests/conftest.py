@@ -1,12 +1,19 @@
-"""Shared by every test layer: the rule for tests that need PostgreSQL or Redis."""
+"""Shared by every test layer: the rule for tests that need something missing (PostgreSQL,
+Redis, a browser, Node.js): skip, but fail under CI=true; and an HTTP client for the layers
+whose tests run against one `server` (e2e, browser)."""
 
 from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from typing import NoReturn
 
+import httpx
 import pytest
+import pytest_asyncio
+
+from tests.support.processes import TaskBellProcess
 
 RequireService = Callable[[str, str, int], None]
 
@@ -19,16 +26,27 @@ def service_reachable(host: str, port: int, timeout: float = 1.0) -> bool:
         return False
 
 
-def require_service_or_skip(name: str, host: str, port: int) -> None:
-    """Skip when the service is down; under CI=true fail instead, so CI never passes by skipping."""
-    if service_reachable(host, port):
-        return
-    reason = f"{name} not reachable at {host}:{port} (start it to run this test)"
+def skip_or_fail(reason: str) -> NoReturn:
+    """Skip the test, or the module being imported; under CI=true fail instead, so CI never
+    passes by skipping."""
     if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason}; CI=true forbids skipping")
-    pytest.skip(reason)
+        pytest.fail(f"{reason}; CI=true forbids skipping", pytrace=False)
+    pytest.skip(reason, allow_module_level=True)
+
+
+def require_service_or_skip(name: str, host: str, port: int) -> None:
+    """Skip when the service is down, or under CI=true fail (see `skip_or_fail`)."""
+    if not service_reachable(host, port):
+        skip_or_fail(f"{name} not reachable at {host}:{port} (start it to run this test)")
 
 
 @pytest.fixture(scope="session")
 def require_service() -> RequireService:
     return require_service_or_skip
+
+
+@pytest_asyncio.fixture
+async def http(server: TaskBellProcess) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client for the test's `server`, which the layer's conftest provides."""
+    async with server.client() as client:
+        yield client

@@ -1,4 +1,5 @@
-"""The browser fixture ladder: browser; seeded demo -> server -> http/api; console -> new_page.
+"""The browser fixture ladder: browser; seeded demo -> server -> http (tests/conftest.py) ->
+api; console -> new_page.
 
 Browser tests need Chromium at /usr/bin/chromium and the playwright package (never a
 Playwright-downloaded browser). Without them they skip, except under CI=true where they fail.
@@ -17,9 +18,10 @@ import pytest
 import pytest_asyncio
 
 from tests.e2e.support import Api
+from tests.support.processes import SQLITE_FILE, TaskBellProcess, taskbell_server
 
 from .requirements import CHROMIUM, LAUNCH_ARGS, require_browser
-from .server import DATABASE, ApiAs, Demo, Server
+from .server import ApiAs, Demo, Server, demo_env
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, Page
@@ -47,7 +49,7 @@ async def browser() -> AsyncIterator[Browser]:
 async def seeded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Demo]:
     """One `taskbell demo` database per session; each test serves a copy of it."""
     workdir = tmp_path_factory.mktemp("demo")
-    return workdir, Demo.parse(await Server(workdir).cli("demo"))
+    return workdir, Demo.parse(await TaskBellProcess(demo_env(workdir), workdir).cli("demo"))
 
 
 @pytest.fixture
@@ -59,20 +61,10 @@ def demo(seeded: tuple[Path, Demo]) -> Demo:
 @pytest_asyncio.fixture
 async def server(tmp_path: Path, seeded: tuple[Path, Demo]) -> AsyncIterator[Server]:
     """A server of its own for each test, on a fresh copy of the demo database."""
-    for file in seeded[0].glob(f"{DATABASE}*"):
+    for file in seeded[0].glob(f"{SQLITE_FILE}*"):
         shutil.copy(file, tmp_path / file.name)
-    running = Server(tmp_path)
-    try:
-        await running.start()
+    async with taskbell_server(demo_env(tmp_path), tmp_path) as running:
         yield running
-    finally:
-        await running.stop()
-
-
-@pytest_asyncio.fixture
-async def http(server: Server) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=server.base_url, timeout=10.0) as client:
-        yield client
 
 
 @pytest.fixture

@@ -7,24 +7,15 @@ either, browser tests skip with the reason, except under CI=true where they fail
 from __future__ import annotations
 
 import importlib.util
-import os
 from pathlib import Path
-from typing import NoReturn
 
-import pytest
+from tests.conftest import skip_or_fail
 
 CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
-
-
-def skip_or_fail(reason: str) -> NoReturn:
-    """Skip the test or module; under CI=true fail instead, so CI never passes by skipping."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason}; CI=true forbids skipping", pytrace=False)
-    pytest.skip(reason, allow_module_level=True)
 
 
 def missing_browser() -> str | None:

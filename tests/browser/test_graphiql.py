@@ -7,8 +7,8 @@ import json
 import httpx
 
 from taskbell.web import graphiql
+from tests.conftest import skip_or_fail
 
-from .requirements import skip_or_fail
 from .server import ApiAs, Demo, Server, move, status_message, task_ids, wait_for_subscriptions
 from .support import NewPage, Route, expect, replace_editor_text
 

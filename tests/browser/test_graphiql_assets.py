@@ -7,8 +7,7 @@ from pathlib import Path
 from strawberry.http.ides import get_graphql_ide_html
 
 from taskbell.web import graphiql
-
-from .server import REPO_ROOT
+from tests.support.processes import REPO_ROOT
 
 FETCH_SCRIPT = REPO_ROOT / "scripts" / "fetch-graphiql-assets.sh"
 

@@ -6,8 +6,9 @@ import time
 
 import httpx
 
+from tests.support.processes import REPO_ROOT
+
 from .server import (
-    REPO_ROOT,
     ApiAs,
     Demo,
     Server,

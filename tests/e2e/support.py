@@ -8,7 +8,6 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,6 +15,8 @@ import pytest
 from gql import Client, GraphQLRequest
 from gql.client import AsyncClientSession
 from gql.transport.websockets import WebsocketsTransport
+
+from tests.support.processes import TaskBellProcess
 
 GRAPHQL_TRANSPORT_WS = WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL
 LEGACY_GRAPHQL_WS = WebsocketsTransport.APOLLO_SUBPROTOCOL
@@ -59,17 +60,8 @@ TASK_STATUS_UPDATED = (
 NOTIFICATION_RECEIVED = "subscription { notificationReceived { id kind message read } }"
 
 
-@dataclass(frozen=True)
-class Stack:
-    """One running server and the environment its CLI commands need."""
-
-    base_url: str
-    env: dict[str, str]
-    workdir: Path
-
-    @property
-    def ws_url(self) -> str:
-        return self.base_url.replace("http://", "ws://", 1) + "/graphql"
+# One running server (base_url, ws_url) and the environment its CLI commands need (cli).
+Stack = TaskBellProcess
 
 
 @dataclass(frozen=True)

@@ -7,20 +7,13 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import NoReturn
 
-import pytest
+from tests.conftest import skip_or_fail
 
 from .support import Stack, Team
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "apollo"
 RUN_SECONDS = 60
-
-
-def skip_or_fail(reason: str) -> NoReturn:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason}; CI=true forbids skipping")
-    pytest.skip(reason)
 
 
 async def test_apollo_cache_follows_a_change_made_by_another_user(stack: Stack, team: Team) -> None:

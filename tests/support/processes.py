@@ -1,4 +1,5 @@
-"""Real processes for system tests: TaskBell servers, a private Redis, fresh databases."""
+"""Real processes for the system, e2e and browser tests: TaskBell servers, a private Redis,
+fresh databases."""
 
 from __future__ import annotations
 
@@ -20,8 +21,11 @@ import asyncpg
 import httpx
 
 HOST = "127.0.0.1"
+POSTGRES_PORT = 5432
+REDIS_PORT = 6379
 REPO_ROOT = Path(__file__).resolve().parents[2]
-POSTGRES_ADMIN = f"postgresql://postgres@{HOST}:5432/postgres"
+POSTGRES_ADMIN = f"postgresql://postgres@{HOST}:{POSTGRES_PORT}/postgres"
+SQLITE_FILE = "taskbell.db"
 
 
 def free_port() -> int:
@@ -31,13 +35,19 @@ def free_port() -> int:
         return port
 
 
+def sqlite_url(workdir: Path) -> str:
+    """The URL of the SQLite database file in `workdir`."""
+    return f"sqlite+aiosqlite:///{workdir / SQLITE_FILE}"
+
+
 @contextlib.asynccontextmanager
-async def postgres_database() -> AsyncIterator[str]:
-    """A fresh database on the local PostgreSQL; dropped afterwards."""
-    name = f"taskbell_sys_{secrets.token_hex(6)}"
+async def postgres_database(prefix: str = "taskbell_sys") -> AsyncIterator[str]:
+    """A fresh database on the local PostgreSQL, named `prefix` and a random suffix; dropped
+    afterwards."""
+    name = f"{prefix}_{secrets.token_hex(6)}"
     await _admin(f'CREATE DATABASE "{name}"')
     try:
-        yield f"postgresql+asyncpg://postgres@{HOST}:5432/{name}"
+        yield f"postgresql+asyncpg://postgres@{HOST}:{POSTGRES_PORT}/{name}"
     finally:
         await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -98,7 +108,8 @@ async def _wait_for_port(port: int, seconds: float = 10) -> None:
 
 @dataclass
 class TaskBellProcess:
-    """`taskbell serve` as users run it, on a free port."""
+    """`taskbell serve` as users run it, on a free port that it keeps when stopped and started
+    again; all its output goes to `log_path`."""
 
     env: dict[str, str]
     workdir: Path
@@ -106,7 +117,7 @@ class TaskBellProcess:
     process: asyncio.subprocess.Process | None = None
 
     @property
-    def http_url(self) -> str:
+    def base_url(self) -> str:
         return f"http://{HOST}:{self.port}"
 
     @property
@@ -118,17 +129,27 @@ class TaskBellProcess:
         assert self.process is not None
         return self.process.pid
 
+    @property
+    def log_path(self) -> Path:
+        """Where the output of every start lands, one start after the other."""
+        return self.workdir / f"server-{self.port}.log"
+
     async def start(self) -> None:
-        with (self.workdir / f"server-{self.port}.log").open("ab") as log:  # the child keeps it
+        """Start the server (again, after `stop`) and wait until it is ready; stop it if not."""
+        with self.log_path.open("ab") as log:  # the child keeps it
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "taskbell", "serve", "--host", HOST, "--port", str(self.port),
                 cwd=self.workdir, env=self.env, stdout=log, stderr=log,
             )  # fmt: skip
-        await self.wait_ready()
+        try:
+            await self.wait_ready()
+        except BaseException:
+            await self.stop()
+            raise
 
     async def wait_ready(self, seconds: float = 20) -> None:
         deadline = time.monotonic() + seconds
-        async with httpx.AsyncClient(base_url=self.http_url, timeout=2) as http:
+        async with self.client(timeout=2) as http:
             while time.monotonic() < deadline:
                 assert self.process is not None
                 if self.process.returncode is not None:
@@ -152,17 +173,22 @@ class TaskBellProcess:
             return await self.process.wait()
 
     def log(self) -> str:
-        path = self.workdir / f"server-{self.port}.log"
+        path = self.log_path
         return path.read_text(errors="replace")[-4000:] if path.exists() else ""
 
+    def client(self, timeout: float = 10) -> httpx.AsyncClient:
+        """An HTTP client for this server; the caller enters and closes it."""
+        return httpx.AsyncClient(base_url=self.base_url, timeout=timeout)
+
     async def cli(self, *args: str) -> Any:
-        """Run a `taskbell` command on this server's database; return its JSON output."""
+        """Run a `taskbell` command on this server's database (the server need not run); return
+        its JSON output."""
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "taskbell", *args, cwd=self.workdir, env=self.env,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         out, err = await asyncio.wait_for(process.communicate(), 60)
-        assert process.returncode == 0, err.decode()
+        assert process.returncode == 0, f"taskbell {' '.join(args)} failed: {err.decode()}"
         return json.loads(out)
 
 

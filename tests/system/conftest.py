@@ -64,7 +64,7 @@ async def graphql(
 ) -> dict[str, Any]:
     """POST one GraphQL operation; return the whole response body."""
     headers = {"authorization": f"Bearer {token}"} if token else {}
-    async with httpx.AsyncClient(base_url=server.http_url, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
         response = await http.post(
             "/graphql", json={"query": query, "variables": variables}, headers=headers
         )

@@ -103,7 +103,7 @@ async def test_stalled_client_is_closed_while_others_keep_receiving(
 
 
 async def _until_metric(server: TaskBellProcess, line: str, seconds: float = 60) -> None:
-    async with httpx.AsyncClient(base_url=server.http_url) as http, asyncio.timeout(seconds):
+    async with httpx.AsyncClient(base_url=server.base_url) as http, asyncio.timeout(seconds):
         while line not in (await http.get("/metrics")).text:  # noqa: ASYNC110  # another process
             await asyncio.sleep(0.2)
 
@@ -164,7 +164,7 @@ async def test_oversized_request_body_is_refused(
 ) -> None:
     """A body above the cap gets 413 and a GraphQL-shaped BAD_USER_INPUT error."""
     server = await start_server(private_redis.url, max_body_bytes="2048")
-    async with httpx.AsyncClient(base_url=server.http_url) as http:
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
         response = await http.post("/graphql", json={"query": "{ me { id } }" + " " * 4096})
     assert response.status_code == 413
     assert response.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"

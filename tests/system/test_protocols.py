@@ -29,7 +29,7 @@ async def test_subscription_over_plain_http_is_refused(
 ) -> None:
     """A subscription needs a WebSocket; over POST it gets a clear 400, not an internal error."""
     server = await start_server(private_redis.url)
-    async with httpx.AsyncClient(base_url=server.http_url) as http:
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
         response = await http.post(
             "/graphql", json={"query": "subscription { taskStatusUpdated { message } }"}
         )
