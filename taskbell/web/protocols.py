@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from contextlib import aclosing
 from typing import Any
 
@@ -45,6 +45,8 @@ class _SocketGuards:
     context: Context
     websocket: Any
     view: Any
+    connection_acknowledged: bool
+    max_subscriptions_per_connection: int | None
 
     async def _guarded(self, handle: Callable[[], Awaitable[None]]) -> None:
         presence = self.context.rt.presence
@@ -77,10 +79,19 @@ class _SocketGuards:
             reason="Too far behind; reconnect and resume from your last cursor",
         )
 
-    async def _group_plan(self, payload: Any) -> grouping.Plan | None:
+    async def _group_plan(self, message: Any, active: Collection[str]) -> grouping.Plan | None:
+        """A group for this operation to join, where the ordinary path would accept it."""
         groups: grouping.Groups | None = getattr(self.view, "groups", None)
-        identity = self.context.identity
-        if groups is None or identity is None or not isinstance(payload, dict):
+        identity, payload = self.context.identity, message.get("payload")
+        limit = self.max_subscriptions_per_connection
+        if (
+            groups is None
+            or identity is None
+            or not self.connection_acknowledged
+            or not isinstance(payload, dict)
+            or message.get("id") in active
+            or (limit is not None and len(active) >= limit)
+        ):
             return None
         return await groups.plan(identity, payload)
 
@@ -117,21 +128,14 @@ class TransportWSHandler(_SocketGuards, BaseGraphQLTransportWSHandler[Context, N
     async def handle_subscribe(self, message: Any) -> None:
         if not await self._allow_operation():
             return
-        operation_id = message.get("id")
-        plan = None
-        if (
-            self.connection_acknowledged
-            and operation_id not in self.operations
-            and len(self.operations) < (self.max_subscriptions_per_connection or 1 << 30)
-        ):
-            plan = await self._group_plan(message.get("payload"))
+        plan = await self._group_plan(message, self.operations)
         if plan is None:
             await super().handle_subscribe(message)
             return
-        operation = Operation(self, operation_id, plan.key.document, None, None)
+        operation = Operation(self, message["id"], plan.key.document, None, None)
         operation.task = asyncio.create_task(self._run_grouped(operation, plan))
         operation.task.add_done_callback(self._task_done)
-        self.operations[operation_id] = operation
+        self.operations[operation.id] = operation
 
     async def _run_grouped(self, operation: Operation[Context, None], plan: grouping.Plan) -> None:
         with contextlib.suppress(WebSocketDisconnected):
@@ -159,17 +163,11 @@ class LegacyWSHandler(_SocketGuards, BaseGraphQLWSHandler[Context, None]):
     async def handle_start(self, message: Any) -> None:
         if not await self._allow_operation():
             return
-        operation_id = message.get("id")
-        plan = None
-        if (
-            self.connection_acknowledged
-            and operation_id not in self.tasks
-            and len(self.tasks) < (self.max_subscriptions_per_connection or 1 << 30)
-        ):
-            plan = await self._group_plan(message.get("payload"))
+        plan = await self._group_plan(message, self.tasks)
         if plan is None:
             await super().handle_start(message)
             return
+        operation_id = message["id"]
         self.tasks[operation_id] = asyncio.create_task(self._run_grouped(operation_id, plan))
 
     async def _run_grouped(self, operation_id: str, plan: grouping.Plan) -> None:
