@@ -18,7 +18,14 @@ class Context(BaseContext):
         self.rt = rt
         self.identity = identity
         self.request_id = request_id
-        self.loaders = Loaders(rt.sessions)
+        self._loaders: Loaders | None = None
+
+    @property
+    def loaders(self) -> Loaders:
+        """Made on first use: most sockets and many requests never need one."""
+        if self._loaders is None:
+            self._loaders = Loaders(self.rt.sessions)
+        return self._loaders
 
     @property
     def client_address(self) -> str:
@@ -30,7 +37,6 @@ class Context(BaseContext):
             raise Unauthenticated("A valid bearer token is required.")
         return self.identity
 
-    def fresh_loaders(self) -> Loaders:
+    def fresh_loaders(self) -> None:
         """A socket lives long; each delivered event gets loaders with an empty cache."""
-        self.loaders = Loaders(self.rt.sessions)
-        return self.loaders
+        self._loaders = None

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from graphql import (
+    DocumentNode,
     FieldNode,
     GraphQLError,
     OperationType,
@@ -47,6 +48,7 @@ from taskbell.services import live
 from taskbell.services.users import Identity
 
 GROUPED_FIELD = "taskStatusUpdated"
+DOCUMENT_CACHE_SIZE = 256
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,7 @@ class Groups:
         self._schema = schema
         self._rt = rt
         self._groups: dict[GroupKey, Group] = {}
+        self._documents: dict[str, DocumentNode | None] = {}
         settings = rt.settings
         self._rules: list[type[ASTValidationRule]] = [
             *specified_rules,
@@ -131,17 +134,12 @@ class Groups:
         operation_name = payload.get("operationName")
         if not isinstance(query, str) or not isinstance(variables, dict):
             return None
-        try:
-            document = parse(query, max_tokens=self._rt.settings.max_tokens)
-        except GraphQLError:
-            return None
+        document = self._checked_document(query)
         graphql_schema = self._schema._schema  # type: ignore[attr-defined]
+        if document is None:
+            return None
         operation = get_operation_ast(document, operation_name)
-        if (
-            operation is None
-            or operation.operation != OperationType.SUBSCRIPTION
-            or validate(graphql_schema, document, self._rules)
-        ):
+        if operation is None or operation.operation != OperationType.SUBSCRIPTION:
             return None
         selections = operation.selection_set.selections
         root = selections[0] if len(selections) == 1 else None
@@ -174,6 +172,22 @@ class Groups:
             scope=tuple(scope),
         )
         return Plan(key=key, executor=executor, viewer=viewer)
+
+    def _checked_document(self, query: str) -> DocumentNode | None:
+        """The parsed document if it is valid (depth and alias limits included); cached."""
+        if query in self._documents:
+            return self._documents[query]
+        try:
+            document: DocumentNode | None = parse(query, max_tokens=self._rt.settings.max_tokens)
+        except GraphQLError:
+            document = None
+        graphql_schema = self._schema._schema  # type: ignore[attr-defined]
+        if document is not None and validate(graphql_schema, document, self._rules):
+            document = None
+        if len(self._documents) >= DOCUMENT_CACHE_SIZE:
+            self._documents.pop(next(iter(self._documents)))
+        self._documents[query] = document
+        return document
 
     @contextlib.asynccontextmanager
     async def member(self, plan: Plan, frame: Callable[[str], str]) -> AsyncGenerator[Member, None]:
