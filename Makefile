@@ -2,10 +2,10 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help venv run test check schema bench
+.PHONY: help venv run test check schema bench bench-quick
 
 help:  ## list targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 venv:  ## create the virtualenv with dev tools
 	python3 -m venv $(VENV) && $(VENV)/bin/pip install -q -e '.[dev]'
@@ -21,3 +21,11 @@ check: venv  ## lint, format check and types
 
 schema: venv  ## re-export schema.graphql from the live schema
 	$(PY) -c "from taskbell.schema.root import build_schema; print(build_schema().as_str())" > schema.graphql
+
+bench: venv  ## benchmark vs the peers (7-15 min): bench/results/latest.{md,json,png}
+	npm ci --prefix bench --no-audit --no-fund && $(VENV)/bin/pip install -q -r bench/requirements.txt
+	$(PY) bench/run.py
+
+bench-quick: venv  ## benchmark smoke test (< 2 min): bench/results/raw/quick.md
+	npm ci --prefix bench --no-audit --no-fund && $(VENV)/bin/pip install -q -r bench/requirements.txt
+	$(PY) bench/run.py --quick

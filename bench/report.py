@@ -1,0 +1,386 @@
+"""Turn a run's results into the markdown table (with goals) and the chart.
+
+Re-render from saved results: ``python bench/report.py bench/results/latest.json``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+PEERS = ("ceiling", "node")
+TASKBELLS = ("taskbell_postgres", "taskbell_sqlite")
+LABELS = {
+    "ceiling": "ceiling",
+    "node": "Node graphql-ws",
+    "taskbell_postgres": "TaskBell PG+Redis",
+    "taskbell_sqlite": "TaskBell SQLite+mem",
+}
+LAG_LIMIT_MS = 100
+Getter = Callable[[dict[str, Any]], float | None]
+Goal = tuple[str, str, bool | None]
+
+
+def _get(*path: str) -> Getter:
+    def get(target: dict[str, Any]) -> float | None:
+        value: Any = target
+        for key in path:
+            if not isinstance(value, dict) or key not in value:
+                return None
+            value = value[key]
+        return float(value) if isinstance(value, int | float) else None
+
+    return get
+
+
+def _metrics(results: dict[str, Any]) -> list[tuple[str, Getter, str]]:
+    """(label, getter, format); ↑ higher is better, ↓ lower is better."""
+    plan = results["plan"]
+    s1 = plan["s1_subscribers"]
+    rows: list[tuple[str, Getter, str]] = [
+        (f"S1 deliveries/s ↑ ({s1} subs)", _get("S1", "deliveriesPerSecond"), "{:,.0f}"),
+        ("S1 server CPU µs/delivery ↓", _get("S1", "serverCpuUsPerDelivery"), "{:,.1f}"),
+        ("S2 delivery p50 ms ↓", _get("S2", "latencyMs", "p50"), "{:,.1f}"),
+        ("S2 delivery p99 ms ↓", _get("S2", "latencyMs", "p99"), "{:,.1f}"),
+        ("S2 trigger/mutation p99 ms ↓", _get("S2", "triggerRtt", "p99"), "{:,.1f}"),
+        ("S2 lost deliveries ↓", _get("S2", "lost"), "{:,.0f}"),
+        (f"S3 KiB per idle socket ↓ ({plan['connect']})", _get("S3", "kibPerSocket"), "{:,.1f}"),
+    ]
+    for size in sorted(int(s) for s in plan["bursts"]):
+        rows.append(
+            (f"S4 deliveries/s ↑ @{size}", _get("S4", str(size), "deliveriesPerSecond"), "{:,.0f}")
+        )
+    for size in sorted(int(s) for s in plan["bursts"]):
+        rows.append(
+            (
+                f"S4 CPU µs/delivery ↓ @{size}",
+                _get("S4", str(size), "serverCpuUsPerDelivery"),
+                "{:,.1f}",
+            )
+        )
+    rows += [
+        (
+            f"S5 s until all {plan['connect']} subscribed (each got an event) ↓",
+            _get("S5", "subscribedSeconds"),
+            "{:,.2f}",
+        ),
+        (
+            "S5 s until the server counted them all ↓",
+            _get("S5", "serverReportedSeconds"),
+            "{:,.2f}",
+        ),
+        ("S5 server CPU ms per socket ↓", _get("S5", "serverCpuMsPerSocket"), "{:,.2f}"),
+        (
+            f"S6 mutations/s ↑ ({plan['mutation_clients']} clients)",
+            _get("S6", "perSecond"),
+            "{:,.0f}",
+        ),
+        ("S6 mutation p99 ms ↓", _get("S6", "latencyMs", "p99"), "{:,.1f}"),
+    ]
+    return rows
+
+
+def _cell(value: float | None, fmt: str) -> str:
+    return "—" if value is None else fmt.format(value)
+
+
+def _ratio(value: float | None, peer: float | None) -> str:
+    if value is None or peer is None or peer == 0:
+        return "—"
+    ratio = value / peer
+    return f"x{ratio:,.0f}" if ratio >= 100 else f"x{ratio:.3g}"
+
+
+def _targets(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {name: results["targets"].get(name, {}) for name in (*PEERS, *TASKBELLS)}
+
+
+def _table(results: dict[str, Any]) -> list[str]:
+    t = _targets(results)
+    head = ["metric", LABELS["ceiling"], LABELS["node"]]
+    for name in TASKBELLS:
+        head += [LABELS[name], "÷ ceiling", "÷ Node"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for label, get, fmt in _metrics(results):
+        ceiling, node = get(t["ceiling"]), get(t["node"])
+        row = [label, _cell(ceiling, fmt), _cell(node, fmt)]
+        for name in TASKBELLS:
+            value = get(t[name])
+            row += [_cell(value, fmt), _ratio(value, ceiling), _ratio(value, node)]
+        lines.append("| " + " | ".join(row) + " |")
+    return lines
+
+
+def _at_least(text: str, value: float | None, reference: float | None, factor: float) -> Goal:
+    """value >= factor x reference, shown as the ratio value / reference."""
+    if value is None or not reference:
+        return text, "—", None
+    return text, f"x{value / reference:.3g}", value >= factor * reference
+
+
+def _at_most(text: str, value: float | None, limit: float | None, spec: str) -> Goal:
+    if value is None or limit is None:
+        return text, _cell(value, spec), None
+    return text, spec.format(value), value <= limit
+
+
+def _goals(results: dict[str, Any], tb: dict[str, Any], peers: dict[str, Any]) -> list[Goal]:
+    """(goal, measured, pass) for one TaskBell variant; pass None = not measured."""
+    plan = results["plan"]
+    rate = _get("S1", "deliveriesPerSecond")
+    kib = _get("S3", "kibPerSocket")
+    cpu = {int(s): _get("S4", str(s), "serverCpuUsPerDelivery")(tb) for s in plan["bursts"]}
+    top, s1 = max(cpu), plan["s1_subscribers"]
+    s5 = _get("S5", "subscribedSeconds")(tb)
+    s5_all = bool(tb.get("S5", {}).get("allSubscribed"))
+    cpu_top, cpu_s1 = cpu[top], cpu[s1]
+    cpu_ratio = cpu_top / cpu_s1 if cpu_top is not None and cpu_s1 else None
+    node_kib = kib(peers["node"])
+    s6 = _get("S6", "perSecond")(tb)
+    return [
+        _at_least("S1 >= 0.5 x ceiling deliveries/s", rate(tb), rate(peers["ceiling"]), 0.5),
+        _at_least("S1 >= 1.2 x Node graphql-ws deliveries/s", rate(tb), rate(peers["node"]), 1.2),
+        _at_most("S2 0 lost", _get("S2", "lost")(tb), 0, "{:,.0f}"),
+        _at_most("S2 delivery p99 <= 50 ms", _get("S2", "latencyMs", "p99")(tb), 50, "{:,.1f} ms"),
+        _at_most("S2 mutation p99 <= 50 ms", _get("S2", "triggerRtt", "p99")(tb), 50, "{:,.1f} ms"),
+        _at_most(
+            f"S3 KiB/socket <= Node's ({_cell(node_kib, '{:,.1f}')})", kib(tb), node_kib, "{:,.1f}"
+        ),
+        _at_most(f"S4 CPU/delivery @{top} <= 1.2 x @{s1}", cpu_ratio, 1.2, "x{:.3g}"),
+        (
+            f"S5 {plan['connect']:,} subscribed in <= 5 s",
+            _cell(s5, "{:,.2f} s") + ("" if s5_all or s5 is None else " (not all)"),
+            None if s5 is None else s5_all and s5 <= 5,
+        ),
+        (
+            "S6 >= 1,000 mutations/s (aim; PG only)",
+            _cell(s6, "{:,.0f}/s"),
+            None if s6 is None else s6 >= 1000,
+        ),
+    ]
+
+
+def _mark(ok: bool | None) -> str:
+    return {True: "pass", False: "**miss**", None: "—"}[ok]
+
+
+def _goal_table(results: dict[str, Any]) -> list[str]:
+    t = _targets(results)
+    peers = {name: t[name] for name in PEERS}
+    per_variant = {name: _goals(results, t[name], peers) for name in TASKBELLS}
+    head = ["goal"] + [part for name in TASKBELLS for part in (LABELS[name], "")]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for i, (goal, _value, _ok) in enumerate(per_variant[TASKBELLS[0]]):
+        row = [goal]
+        for name in TASKBELLS:
+            _goal, value, ok = per_variant[name][i]
+            row += [value, _mark(ok)]
+        lines.append("| " + " | ".join(row) + " |")
+    return lines
+
+
+def _generator_evidence(results: dict[str, Any]) -> list[str]:
+    """The ceiling bursts: the generator kept pace with the fastest sender, with CPU to spare."""
+    ceiling = results["targets"].get("ceiling", {})
+    bursts = ceiling.get("S4", {})
+    kept_up = bool(bursts) and all(
+        b["complete"]
+        and b["lost"] == 0
+        and b.get("lastReceiveEpochMs") is not None
+        and b.get("peerLastSendEpochMs") is not None
+        and b["lastReceiveEpochMs"] - b["peerLastSendEpochMs"] < LAG_LIMIT_MS
+        for b in bursts.values()
+    )
+    verdict = (
+        "**Holds in this run.**"
+        if kept_up
+        else "**Not shown in this run** (see the table): treat the peers' figures as lower bounds."
+    )
+    lines = [
+        f"{verdict} Criterion: in every ceiling burst the generator received every frame and"
+        f" its last frame arrived less than {LAG_LIMIT_MS} ms after the ceiling's last write."
+        " The ceiling never waits for its readers (`broadcast` only queues), so a generator"
+        " slower than the ceiling would fall further behind with every event and finish late;"
+        " finishing with the ceiling means receiving as fast as the ceiling sends."
+        " The CPU columns show the headroom left: the generator's CPU time per frame, and the"
+        " rate that would fill its core.",
+        "",
+        "| ceiling burst | delivered | ceiling wrote /s (its clock) | generator received /s | "
+        "last frame after ceiling's last write | ceiling CPU % of core 0 | "
+        "generator CPU % of core 1 | generator µs CPU per frame | "
+        "generator capacity /s at 100% of its core | capacity ÷ ceiling rate |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for size, burst in sorted(ceiling.get("S4", {}).items(), key=lambda kv: int(kv[0])):
+        seconds = burst.get("peerSendSeconds")
+        sent_rate = burst["peerSent"] / seconds if seconds else None
+        gen_cpu = burst.get("generatorCpuSeconds")
+        per_frame = gen_cpu * 1e6 / burst["delivered"] if gen_cpu and burst["delivered"] else None
+        capacity = 1e6 / per_frame if per_frame else None
+        lag = (
+            burst["lastReceiveEpochMs"] - burst["peerLastSendEpochMs"]
+            if burst.get("lastReceiveEpochMs") and burst.get("peerLastSendEpochMs")
+            else None
+        )
+        lines.append(
+            f"| {int(size):,} subs | {burst['delivered']:,} | {_cell(sent_rate, '{:,.0f}')} | "
+            f"{_cell(burst.get('generatorReceiveRate'), '{:,.0f}')} | {_cell(lag, '{:,.1f} ms')} | "
+            f"{burst['serverCpuPercent']:.0f}% | {burst['generatorCpuPercent']:.0f}% | "
+            f"{_cell(per_frame, '{:.1f}')} | {_cell(capacity, '{:,.0f}')} | "
+            f"{_ratio(capacity, sent_rate)} |"
+        )
+    return lines
+
+
+def _server_events(target: dict[str, Any]) -> str:
+    """TaskBell's own counters of unusual work (log replays, failed publishes...), if any."""
+    phases = [target.get(k, {}) for k in ("S5", "S2", "S6")] + list(target.get("S4", {}).values())
+    totals: dict[str, float] = {}
+    for phase in phases:
+        for name, value in phase.get("serverCounters", {}).items():
+            if any(word in name for word in ("replay", "fail", "slow", "resync", "error")):
+                totals[name] = totals.get(name, 0) + value
+    if not totals:
+        return ""
+    return "server counted " + ", ".join(f"{v:,.0f} {k}" for k, v in sorted(totals.items())) + "; "
+
+
+def markdown(results: dict[str, Any]) -> str:
+    env, plan = results["environment"], results["plan"]
+    out = [
+        f"# TaskBell benchmark ({plan['name']} run)",
+        "",
+        f"{env['date']} · commit {env['commit']} · Python {env['python']} · Node {env['node']}"
+        f" · {env['cpus']} cores · servers on core 0, load generator on core 1"
+        f" · {env.get('priority', 'normal priority')} · run took {results.get('seconds', 0):.0f} s",
+        "",
+        "Ratios are TaskBell ÷ peer measured in this same run."
+        " ↑ marks rows where higher is better, ↓ where lower is better.",
+        "",
+        *_table(results),
+        "",
+        "## Goals",
+        "",
+        *_goal_table(results),
+        "",
+        "## The load generator is not the bottleneck",
+        "",
+        *_generator_evidence(results),
+        "",
+        "## Conditions",
+        "",
+    ]
+    for name, target in results["targets"].items():
+        if "skipped" in target or "failed" in target:
+            out.append(
+                f"- {LABELS.get(name, name)}: **{target.get('skipped') or target.get('failed')}**"
+            )
+            continue
+        frame = _get("S1", "avgFrameBytes")(target)
+        loads = [
+            phase.get("otherLoadPercent", {})
+            for phase in [
+                target.get("S5", {}),
+                target.get("S2", {}),
+                *target.get("S4", {}).values(),
+            ]
+        ]
+        worst = (
+            max((load.get("core0", 0) for load in loads), default=0),
+            max((load.get("core1", 0) for load in loads), default=0),
+        )
+        out.append(
+            f"- {LABELS[name]}: frames ~{_cell(frame, '{:,.0f}')} bytes; other processes used"
+            f" at most {worst[0]:.0f}% of core 0 (the server's) and {worst[1]:.0f}% of core 1"
+            f" in a measured phase; {_server_events(target)}"
+            f"{'; '.join(target.get('notes', [])) or 'no notes'}"
+        )
+    out.append("")
+    return "\n".join(out)
+
+
+def chart(results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t = _targets(results)
+    names = [n for n in (*PEERS, *TASKBELLS) if "S1" in t[n]]
+    colors = {
+        "ceiling": "#888888",
+        "node": "#3c873a",
+        "taskbell_postgres": "#c2410c",
+        "taskbell_sqlite": "#2563eb",
+    }
+    labels = [LABELS[n] for n in names]
+    fig, axes = plt.subplots(2, 3, figsize=(15, 8.5))
+    plan = results["plan"]
+
+    def bars(ax: Any, get: Getter, title: str, log: bool = True) -> None:
+        values = [get(t[n]) or 0 for n in names]
+        ax.bar(labels, values, color=[colors[n] for n in names])
+        ax.set_title(title, fontsize=10)
+        if log and any(values):
+            ax.set_yscale("log")
+            # Bars on a log axis start at its bottom: put it well below the smallest value.
+            ax.set_ylim(bottom=min(v for v in values if v > 0) / 5)
+        ax.tick_params(axis="x", labelrotation=20, labelsize=8)
+        for x, v in enumerate(values):
+            text = f"{v:,.0f}" if v >= 100 else f"{v:.3g}"
+            ax.annotate(text, (x, v), ha="center", va="bottom", fontsize=8)
+
+    bars(
+        axes[0][0],
+        _get("S1", "deliveriesPerSecond"),
+        f"S1 deliveries/s ↑ ({plan['s1_subscribers']} subs)",
+        log=False,
+    )
+    bars(
+        axes[0][1],
+        _get("S1", "serverCpuUsPerDelivery"),
+        "S1 server CPU µs per delivery ↓",
+        log=False,
+    )
+    bars(axes[0][2], _get("S2", "latencyMs", "p99"), "S2 delivery latency p99, ms ↓")
+    bars(
+        axes[1][0],
+        _get("S3", "kibPerSocket"),
+        f"S3 KiB per idle socket ↓ ({plan['connect']})",
+        log=False,
+    )
+    ax = axes[1][1]
+    sizes = sorted(int(s) for s in plan["bursts"])
+    for n in names:
+        values = [_get("S4", str(s), "deliveriesPerSecond")(t[n]) for s in sizes]
+        ax.plot(
+            sizes, [v or float("nan") for v in values], marker="o", color=colors[n], label=LABELS[n]
+        )
+    ax.set(
+        xscale="log", yscale="log", title="S4 deliveries/s by subscribers ↑", xlabel="subscribers"
+    )
+    ax.title.set_fontsize(10)
+    ax.legend(fontsize=8)
+    bars(
+        axes[1][2],
+        _get("S5", "subscribedSeconds"),
+        f"S5 seconds until {plan['connect']:,} subscribed ↓",
+        log=False,
+    )
+    s6 = _get("S6", "perSecond")(t["taskbell_postgres"])
+    subtitle = f" · S6 TaskBell PG: {s6:,.0f} mutations/s" if s6 else ""
+    fig.suptitle(f"TaskBell benchmark ({plan['name']}, {results['environment']['date']}){subtitle}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    source = Path(sys.argv[1])
+    saved = json.loads(source.read_text())
+    source.with_suffix(".md").write_text(markdown(saved))
+    chart(saved, source.with_suffix(".png"))

@@ -1,0 +1,213 @@
+"""S1-S6 against one running target, in an order that reuses open sockets.
+
+Order: warm-up; S5 connect (``plan.connect`` sockets) and S3 memory; S4 bursts
+from the largest size down (closing sockets between sizes), S1 being the burst
+at ``plan.s1_subscribers`` and S2 right after it; S6 for TaskBell on PostgreSQL.
+Every measured phase starts on an idle server. A phase the server could not
+finish in time leaves a backlog behind: then all sockets are closed (which
+ends their subscriptions) and the next phase starts from fresh ones.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable
+from typing import Any
+
+import procs
+import targets
+from loadgen import LoadGen
+from plan import Plan
+
+log = logging.getLogger("bench")
+
+
+class Runner:
+    def __init__(self, target: targets.Target, gen: LoadGen, plan: Plan) -> None:
+        self.target = target
+        self.gen = gen
+        self.plan = plan
+        self.open = 0
+        self.notes: list[str] = []
+
+    @property
+    def pid(self) -> int:
+        return self.target.server.pid
+
+    async def measured(self, name: str, call: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+        """Run one phase and note how busy each core was with anything but us meanwhile."""
+        counters0 = await targets.server_counters(self.target)
+        cores0 = procs.core_busy()
+        server0, gen0 = procs.cpu_seconds(self.pid), procs.cpu_seconds(self.gen.pid)
+        driver0, started = time.process_time(), time.monotonic()
+        result = await call
+        elapsed = time.monotonic() - started
+        cores1 = procs.core_busy()
+        counters1 = await targets.server_counters(self.target)
+        # What the server itself counted meanwhile (replays from the log, publish failures...).
+        result["serverCounters"] = {
+            name: value - counters0.get(name, 0.0)
+            for name, value in counters1.items()
+            if value != counters0.get(name, 0.0)
+        }
+        ours = {
+            procs.SERVER_CORE: procs.cpu_seconds(self.pid) - server0,
+            procs.GENERATOR_CORE: procs.cpu_seconds(self.gen.pid)
+            - gen0
+            + time.process_time()
+            - driver0,
+        }
+
+        def other(core: int) -> float:
+            busy = (cores1[core][0] - cores0[core][0]) / procs.CLOCK_TICKS
+            return round(max(0.0, 100 * (busy - ours[core]) / elapsed), 1)
+
+        result["otherLoadPercent"] = {"core0": other(0), "core1": other(1)}
+        log.info("%s %s: %s", self.target.name, name, _brief(result))
+        return result
+
+    async def connect(self, n: int) -> dict[str, Any]:
+        result = await self.gen.call(
+            "connect",
+            limit=self.plan.connect_timeout_seconds + 60,
+            n=n,
+            concurrency=self.plan.connect_concurrency,
+            timeoutMs=self.plan.connect_timeout_seconds * 1000,
+        )
+        self.open = result["open"]
+        return result
+
+    async def close(self, keep: int) -> None:
+        result = await self.gen.call("close", limit=90, keep=keep, timeoutMs=60_000)
+        self.open = result["open"]
+
+    async def ensure(self, n: int, backlog: bool = False) -> None:
+        """Exactly ``n`` subscribed sockets on an idle server."""
+        if backlog and self.open:
+            self.notes.append(f"backlog after a cut-off phase: closed all sockets, then opened {n}")
+            await self.close(0)
+        elif self.open > n:
+            await self.close(n)
+        if not await procs.wait_idle(self.pid, limit=20) and self.open:
+            self.notes.append(f"server still busy before the {n}-socket phase: reconnected")
+            await self.close(0)
+        await self.idle()
+        if self.open < n:
+            await self.connect(n - self.open)
+            await self.idle()
+
+    async def idle(self, limit: float = 60) -> None:
+        if not await procs.wait_idle(self.pid, limit=limit):
+            self.notes.append(f"server not idle after {limit:.0f} s; measured anyway")
+
+    async def burst(self, events: int) -> dict[str, Any]:
+        cap = self.plan.burst_timeout_seconds
+        result = await self.measured(
+            f"burst {self.open}x{events}",
+            self.gen.call(
+                "burst",
+                limit=cap + 90,
+                events=events,
+                inflight=self.plan.trigger_inflight,
+                timeoutMs=cap * 1000,
+                stallMs=min(20_000, cap * 1000 // 2),
+            ),
+        )
+        if not result["complete"]:
+            self.notes.append(
+                f"burst at {result['subscribers']} cut off after {result['seconds']:.0f} s: "
+                f"{result['delivered']:,} of {result['expected']:,} delivered"
+            )
+        return result
+
+    async def steady(self) -> dict[str, Any]:
+        plan = self.plan
+        return await self.measured(
+            f"steady {plan.steady_rate}/s",
+            self.gen.call(
+                "steady",
+                limit=plan.steady_seconds + plan.steady_grace_seconds + 90,
+                rate=plan.steady_rate,
+                seconds=plan.steady_seconds,
+                graceMs=plan.steady_grace_seconds * 1000,
+            ),
+        )
+
+    async def mutations(self) -> dict[str, Any]:
+        plan = self.plan
+        return await self.measured(
+            f"mutations x{plan.mutation_clients}",
+            self.gen.call(
+                "mutations",
+                limit=plan.mutation_seconds + 60,
+                clients=plan.mutation_clients,
+                seconds=plan.mutation_seconds,
+                tasks=self.target.mutation_tasks,
+            ),
+        )
+
+    async def run(self, mutations: bool) -> dict[str, Any]:
+        plan = self.plan
+        out: dict[str, Any] = {}
+        await self.gen.call("target", limit=30, **self.target.loadgen_target)
+        await self.connect(plan.warmup_subscribers)
+        await self.gen.call("burst", limit=60, events=plan.warmup_events, timeoutMs=30_000)
+        await self.ensure(0)
+        rss_before = procs.rss_kib(self.pid)
+        out["S5"] = await self.measured(f"connect {plan.connect}", self.connect(plan.connect))
+        if out["S5"]["failed"]:
+            self.notes.append(
+                f"S5: {out['S5']['failed']} connections failed ({out['S5']['failures']})"
+            )
+        if not out["S5"]["allSubscribed"]:
+            self.notes.append(
+                f"S5: {out['S5']['serverSubscriptions']:,} of {plan.connect:,} subscribed "
+                f"within {plan.connect_timeout_seconds} s; later phases use what was open"
+            )
+        await self.idle(limit=120)
+        rss_after = procs.rss_kib(self.pid)
+        out["S3"] = {
+            "sockets": self.open,
+            "rssBeforeKiB": rss_before,
+            "rssAfterKiB": rss_after,
+            "kibPerSocket": (rss_after - rss_before) / max(1, self.open),
+        }
+        out["S4"] = {}
+        backlog = False
+        for size in sorted(plan.bursts, reverse=True):
+            await self.ensure(size, backlog)
+            burst = out["S4"][str(size)] = await self.burst(plan.bursts[size])
+            backlog = not burst["complete"]
+            if size == plan.s1_subscribers:
+                await self.ensure(size, backlog)
+                out["S2"] = await self.steady()
+                backlog = not out["S2"]["complete"]
+        out["S1"] = out["S4"][str(plan.s1_subscribers)]
+        if mutations:
+            await self.ensure(0, backlog)
+            out["S6"] = await self.mutations()
+        await self.close(0)
+        out["generatorCounters"] = await self.gen.call("counters", limit=10)
+        out["notes"] = self.notes
+        return out
+
+
+def _brief(result: dict[str, Any]) -> str:
+    keys = (
+        "subscribers",
+        "delivered",
+        "lost",
+        "deliveriesPerSecond",
+        "serverCpuUsPerDelivery",
+        "serverCpuPercent",
+        "generatorCpuPercent",
+        "subscribedSeconds",
+        "failed",
+        "perSecond",
+        "latencyMs",
+        "otherLoadPercent",
+    )
+    return ", ".join(
+        f"{k}={round(v, 1) if isinstance(v, float) else v}" for k, v in result.items() if k in keys
+    )
