@@ -26,6 +26,21 @@ async def test_change_on_one_process_reaches_subscribers_of_the_other(
             assert key(await socket.next_data(5)) == (team.task_ids[0], n + 2)
 
 
+async def test_postgres_listen_notify_broadcast_joins_processes_too(
+    start_server: StartServer, database_url: str
+) -> None:
+    """With postgres:// as the broker (no Redis), a change on A reaches B's subscriber."""
+    broker = database_url.replace("postgresql+asyncpg://", "postgres://", 1)
+    first = await start_server(broker)
+    second = await start_server(broker)
+    team = await make_team(first, members=2, tasks=1)
+    async with graphql_socket(second.ws_url, team.tokens[1]) as socket:
+        await socket.subscribe("s", SUBSCRIBE, {"p": [team.project_id]})
+        await asyncio.sleep(0.2)
+        await change(first, team.tokens[0], team.task_ids[0], 0)
+        assert key(await socket.next_data(5)) == (team.task_ids[0], 2)
+
+
 async def test_member_removed_on_one_process_loses_subscription_on_the_other(
     start_server: StartServer, private_redis: RedisProcess
 ) -> None:
