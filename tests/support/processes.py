@@ -8,9 +8,11 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -83,6 +85,68 @@ class RedisProcess:
         if self.process is not None and self.process.returncode is None:
             self.process.kill()
             await self.process.wait()
+
+
+@dataclass
+class PostgresProcess:
+    """A private PostgreSQL cluster (run as the `postgres` user) that a test may restart."""
+
+    datadir: Path
+    port: int = field(default_factory=free_port)
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+asyncpg://postgres@{HOST}:{self.port}/postgres"
+
+    async def init(self) -> None:
+        await _as_postgres(
+            _pg_bin("initdb"), "-D", str(self.datadir), "-A", "trust", "-U", "postgres"
+        )
+
+    async def start(self) -> None:
+        options = f"-p {self.port} -k {self.datadir} -c listen_addresses={HOST} -c fsync=off"
+        await _as_postgres(
+            _pg_bin("pg_ctl"), "-D", str(self.datadir), "-o", options,
+            "-l", str(self.datadir / "server.log"), "-w", "start",
+        )  # fmt: skip
+
+    async def stop(self) -> None:
+        await _as_postgres(_pg_bin("pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "stop")
+
+
+def _pg_bin(name: str) -> str:
+    found = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
+    if not found:
+        raise FileNotFoundError(f"PostgreSQL's {name} is not installed")
+    return str(found[-1])
+
+
+async def _as_postgres(*command: str) -> None:
+    """PostgreSQL refuses to run as root; tests here do, so drop to its own user."""
+    runner = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    process = await asyncio.create_subprocess_exec(
+        *runner, *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), 60)
+    if process.returncode != 0:
+        raise RuntimeError(f"{command[0]} failed: {output.decode(errors='replace')}")
+
+
+@contextlib.asynccontextmanager
+async def postgres_server() -> AsyncIterator[PostgresProcess]:
+    """A throwaway cluster under /tmp (pytest's own temp dirs are closed to other users)."""
+    datadir = Path(tempfile.mkdtemp(prefix="taskbell-pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(datadir, "postgres")
+    postgres = PostgresProcess(datadir)
+    try:
+        await postgres.init()
+        await postgres.start()
+        yield postgres
+    finally:
+        with contextlib.suppress(RuntimeError):
+            await postgres.stop()
+        shutil.rmtree(datadir, ignore_errors=True)
 
 
 @contextlib.asynccontextmanager
