@@ -19,8 +19,10 @@ Row = TypeVar("Row", models.User, models.Project, models.Task)
 class Loaders:
     """One set per request (or per delivered event on a socket), so caches stay fresh."""
 
-    def __init__(self, sessions: Sessions) -> None:
+    def __init__(self, sessions: Sessions, viewer_id: int | None) -> None:
         self._sessions = sessions
+        self._viewer_id = viewer_id
+        self.viewer_is_member = DataLoader(self._viewer_memberships)
         self.user = DataLoader(self._users)
         self.project = DataLoader(self._projects)
         self.task = DataLoader(self._tasks)
@@ -41,6 +43,19 @@ class Loaders:
 
     async def _tasks(self, ids: Sequence[int]) -> list[models.Task | None]:
         return await self._by_id(models.Task, ids)
+
+    async def _viewer_memberships(self, project_ids: Sequence[int]) -> list[bool]:
+        """Whether the caller belongs to each project (a Project can be reached from an
+        old notification after its recipient left)."""
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(models.ProjectMember.project_id).where(
+                    models.ProjectMember.user_id == self._viewer_id,
+                    models.ProjectMember.project_id.in_(project_ids),
+                )
+            )
+            mine = set(rows)
+        return [pid in mine for pid in project_ids]
 
     async def _members(self, project_ids: Sequence[int]) -> list[list[models.User]]:
         async with self._sessions() as session:

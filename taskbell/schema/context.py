@@ -24,7 +24,8 @@ class Context(BaseContext):
     def loaders(self) -> Loaders:
         """Made on first use: most sockets and many requests never need one."""
         if self._loaders is None:
-            self._loaders = Loaders(self.rt.sessions)
+            viewer = self.identity.user.id if self.identity is not None else None
+            self._loaders = Loaders(self.rt.sessions, viewer)
         return self._loaders
 
     @property

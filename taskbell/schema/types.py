@@ -55,11 +55,15 @@ class Project:
 
     @strawberry.field(description="Everyone who belongs to the project.")  # type: ignore[untyped-decorator]  # strawberry overload
     async def members(self, info: CtxInfo) -> list[User]:
+        if not await info.context.loaders.viewer_is_member.load(int(self.id)):
+            return []  # reached through an old notification after leaving
         users = await info.context.loaders.members.load(int(self.id))
         return [User.from_model(u) for u in users]
 
     @strawberry.field(description="The project's tasks, optionally only those in one status.")  # type: ignore[untyped-decorator]  # strawberry overload
     async def tasks(self, info: CtxInfo, status: TaskStatus | None = None) -> list[Task]:
+        if not await info.context.loaders.viewer_is_member.load(int(self.id)):
+            return []  # reached through an old notification after leaving
         rows = await info.context.loaders.project_tasks.load((int(self.id), status))
         return [Task.from_model(t) for t in rows]
 
