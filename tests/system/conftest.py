@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import httpx
 import pytest
 
 from tests.conftest import RequireService
+from tests.support.graphql_ws import GraphQLSocket, graphql_socket
 from tests.support.processes import (
     RedisProcess,
     TaskBellProcess,
@@ -130,6 +132,17 @@ async def change(server: TaskBellProcess, token: str, task_id: str, n: int) -> N
     """The n-th status change of a task (cycling through the statuses); must succeed."""
     body = await graphql(server, token, UPDATE, id=task_id, s=STATUSES[n % 4])
     assert "errors" not in body, body
+
+
+@asynccontextmanager
+async def subscribed(
+    server: TaskBellProcess, token: str, project_id: str
+) -> AsyncIterator[GraphQLSocket]:
+    """A socket with a live `taskStatusUpdated` subscription to one project."""
+    async with graphql_socket(server.ws_url, token) as socket:
+        await socket.subscribe("s", SUBSCRIBE, {"p": [project_id]})
+        await asyncio.sleep(0.3)  # the protocol has no "subscribed" message to wait for
+        yield socket
 
 
 def key(event: dict[str, Any]) -> tuple[str, int]:

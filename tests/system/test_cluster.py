@@ -8,7 +8,15 @@ from contextlib import AsyncExitStack
 
 from tests.support.graphql_ws import GraphQLSocket, graphql_socket
 from tests.support.processes import RedisProcess
-from tests.system.conftest import SUBSCRIBE, StartServer, change, graphql, key, make_team
+from tests.system.conftest import (
+    SUBSCRIBE,
+    StartServer,
+    change,
+    graphql,
+    key,
+    make_team,
+    subscribed,
+)
 
 
 async def test_change_on_one_process_reaches_subscribers_of_the_other(
@@ -19,9 +27,7 @@ async def test_change_on_one_process_reaches_subscribers_of_the_other(
     second = await start_server(private_redis.url)
     team = await make_team(first, members=2, tasks=1)
     for writer, reader, n in ((first, second, 0), (second, first, 1)):
-        async with graphql_socket(reader.ws_url, team.tokens[1]) as socket:
-            await socket.subscribe("s", SUBSCRIBE, {"p": [team.project_id]})
-            await asyncio.sleep(0.2)
+        async with subscribed(reader, team.tokens[1], team.project_id) as socket:
             await change(writer, team.tokens[0], team.task_ids[0], n)
             assert key(await socket.next_data(5)) == (team.task_ids[0], n + 2)
 
@@ -34,9 +40,7 @@ async def test_postgres_listen_notify_broadcast_joins_processes_too(
     first = await start_server(broker)
     second = await start_server(broker)
     team = await make_team(first, members=2, tasks=1)
-    async with graphql_socket(second.ws_url, team.tokens[1]) as socket:
-        await socket.subscribe("s", SUBSCRIBE, {"p": [team.project_id]})
-        await asyncio.sleep(0.2)
+    async with subscribed(second, team.tokens[1], team.project_id) as socket:
         await change(first, team.tokens[0], team.task_ids[0], 0)
         assert key(await socket.next_data(5)) == (team.task_ids[0], 2)
 
@@ -48,9 +52,7 @@ async def test_member_removed_on_one_process_loses_subscription_on_the_other(
     first = await start_server(private_redis.url)
     second = await start_server(private_redis.url)
     team = await make_team(first, members=2, tasks=1)
-    async with graphql_socket(second.ws_url, team.tokens[1]) as socket:
-        await socket.subscribe("s", SUBSCRIBE, {"p": [team.project_id]})
-        await asyncio.sleep(0.2)
+    async with subscribed(second, team.tokens[1], team.project_id) as socket:
         removed = await graphql(
             first, team.tokens[0],
             "mutation ($p: ID!, $u: ID!) { removeProjectMember(projectId: $p, userId: $u) { id } }",
@@ -71,9 +73,7 @@ async def test_logout_on_one_process_ends_subscriptions_on_the_other(
     first = await start_server(private_redis.url)
     second = await start_server(private_redis.url)
     team = await make_team(first, members=2, tasks=1)
-    async with graphql_socket(second.ws_url, team.tokens[1]) as socket:
-        await socket.subscribe("s", SUBSCRIBE, {"p": [team.project_id]})
-        await asyncio.sleep(0.2)
+    async with subscribed(second, team.tokens[1], team.project_id) as socket:
         assert (await graphql(first, team.tokens[1], "mutation { logout }"))["data"] == {
             "logout": True
         }
@@ -87,9 +87,7 @@ async def test_sigterm_says_going_away_and_finishes_in_flight_mutations(
     """Shutdown closes sockets with 1001 so clients resume elsewhere; requests complete."""
     server = await start_server(private_redis.url)
     team = await make_team(server, members=2, tasks=1)
-    async with graphql_socket(server.ws_url, team.tokens[1]) as socket:
-        await socket.subscribe("s", SUBSCRIBE, {"p": [team.project_id]})
-        await asyncio.sleep(0.2)
+    async with subscribed(server, team.tokens[1], team.project_id) as socket:
         mutation = asyncio.create_task(change(server, team.tokens[0], team.task_ids[0], 0))
         await asyncio.sleep(0.01)
         assert server.process is not None
@@ -107,7 +105,7 @@ async def test_hundreds_of_concurrent_subscribes_all_receive(
     server = await start_server(private_redis.url)
     team = await make_team(server, members=2, tasks=1)
 
-    async def subscribed(stack: AsyncExitStack) -> GraphQLSocket:
+    async def open_subscribed(stack: AsyncExitStack) -> GraphQLSocket:
         socket = await stack.enter_async_context(
             graphql_socket(server.ws_url, team.tokens[1], open_timeout=30)
         )
@@ -115,7 +113,7 @@ async def test_hundreds_of_concurrent_subscribes_all_receive(
         return socket
 
     async with AsyncExitStack() as stack:
-        sockets = await asyncio.gather(*(subscribed(stack) for _ in range(300)))
+        sockets = await asyncio.gather(*(open_subscribed(stack) for _ in range(300)))
         await asyncio.sleep(1)  # the last subscribe messages are still being handled
         await change(server, team.tokens[0], team.task_ids[0], 0)
         received = await asyncio.gather(*(s.next_data(20) for s in sockets))

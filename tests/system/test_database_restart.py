@@ -7,9 +7,8 @@ import shutil
 from pathlib import Path
 
 from tests.conftest import skip_or_fail
-from tests.support.graphql_ws import graphql_socket
 from tests.support.processes import TaskBellProcess, postgres_server, server_env
-from tests.system.conftest import SUBSCRIBE, change, key, make_team
+from tests.system.conftest import change, key, make_team, subscribed
 
 
 async def _until_ready_is(server: TaskBellProcess, status: int, seconds: float) -> None:
@@ -28,9 +27,7 @@ async def test_postgres_restart_is_survived(tmp_path: Path) -> None:
         await server.start()
         try:
             team = await make_team(server, members=2, tasks=1)
-            async with graphql_socket(server.ws_url, team.tokens[1]) as socket:
-                await socket.subscribe("s", SUBSCRIBE, {"p": [team.project_id]})
-                await asyncio.sleep(0.2)
+            async with subscribed(server, team.tokens[1], team.project_id) as socket:
                 await change(server, team.tokens[0], team.task_ids[0], 0)
                 assert key(await socket.next_data(5)) == (team.task_ids[0], 2)
                 await postgres.stop()

@@ -7,7 +7,7 @@ from typing import Any
 
 from tests.support.graphql_ws import GraphQLSocket, graphql_socket
 from tests.support.processes import RedisProcess
-from tests.system.conftest import SUBSCRIBE, StartServer, change, key, make_team
+from tests.system.conftest import SUBSCRIBE, StartServer, change, key, make_team, subscribed
 
 
 async def _collect(socket: GraphQLSocket, count: int, seconds: float = 30) -> list[dict[str, Any]]:
@@ -82,9 +82,7 @@ async def test_client_that_drops_resumes_from_its_cursor(
     """A client whose TCP connection dies mid-stream resumes with nothing lost or repeated."""
     server = await start_server(private_redis.url)
     team = await make_team(server, members=2, tasks=1)
-    async with graphql_socket(server.ws_url, team.tokens[1]) as socket:
-        await socket.subscribe("s", SUBSCRIBE, {"p": [team.project_id]})
-        await asyncio.sleep(0.2)
+    async with subscribed(server, team.tokens[1], team.project_id) as socket:
         await change(server, team.tokens[0], team.task_ids[0], 0)
         seen = [await socket.next_data()]
         socket.abort()
