@@ -50,3 +50,16 @@ async def http(server: TaskBellProcess) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client for the test's `server`, which the layer's conftest provides."""
     async with server.client() as client:
         yield client
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say how many tests passed against real PostgreSQL and Redis, so CI's log shows it."""
+    passed = [report.nodeid for report in terminalreporter.stats.get("passed", [])]
+    layers = {
+        "e2e [postgres-redis]": [n for n in passed if "/e2e/" in n and "postgres-redis" in n],
+        "integration [postgres]": [n for n in passed if "/integration/" in n and "postgres" in n],
+        "system (PostgreSQL, Redis)": [n for n in passed if "/system/" in n],
+        "browser (Chromium)": [n for n in passed if "/browser/" in n],
+    }
+    counts = ", ".join(f"{len(ids)} {layer}" for layer, ids in layers.items())
+    terminalreporter.write_line(f"passed against real services: {counts}")
