@@ -68,13 +68,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _create_user(sessions: Sessions, email: str, name: str, password: str) -> dict[str, Any]:
     user, token = await users.create_user(sessions, email, name, password)
-    return {
-        "id": str(user.id),
-        "email": user.email,
-        "name": user.name,
-        "token": token,
-        "password": password,
-    }
+    return users.credentials(user, token, password)
 
 
 def _print_json(settings: Settings, action: Callable[[Sessions], Awaitable[dict[str, Any]]]) -> int:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from taskbell import models
+from taskbell import auth, models
 from taskbell.db import Sessions
 from taskbell.services import access, users
 
@@ -36,8 +37,6 @@ async def seed(sessions: Sessions) -> dict[str, Any]:
         for email, name in DEMO_USERS:
             user = await users.find_by_email(session, email)
             if user is None:
-                from taskbell import auth
-
                 user = models.User(
                     email=email, name=name, password_hash=auth.hash_password(DEMO_PASSWORD)
                 )
@@ -45,15 +44,7 @@ async def seed(sessions: Sessions) -> dict[str, Any]:
                 await session.flush()
             by_email[email] = user
             token = await users.issue_token(session, user.id)
-            out_users.append(
-                {
-                    "id": str(user.id),
-                    "email": email,
-                    "name": user.name,
-                    "password": DEMO_PASSWORD,
-                    "token": token,
-                }
-            )
+            out_users.append(users.credentials(user, token, DEMO_PASSWORD))
         out_projects = []
         for name, (emails, titles) in DEMO_PROJECTS.items():
             project = await _project(session, name, by_email[emails[0]].id)
@@ -78,7 +69,7 @@ async def seed(sessions: Sessions) -> dict[str, Any]:
     return {"users": out_users, "projects": out_projects}
 
 
-async def _project(session: Any, name: str, owner_id: int) -> models.Project:
+async def _project(session: AsyncSession, name: str, owner_id: int) -> models.Project:
     """The demo project of that name its first member belongs to, or a new one."""
     found = await session.scalar(
         select(models.Project)
@@ -86,7 +77,7 @@ async def _project(session: Any, name: str, owner_id: int) -> models.Project:
         .where(models.Project.name == name, models.ProjectMember.user_id == owner_id)
     )
     if found is not None:
-        return found  # type: ignore[no-any-return]
+        return found
     project = models.Project(name=name)
     session.add(project)
     await session.flush()

@@ -116,10 +116,14 @@ def _end_if_revoked(message: events.Message, viewer: Identity, scope: Positions)
         raise Forbidden("You are no longer a member of this project.")
 
 
-async def _require_access(rt: Runtime, viewer: Identity, scope: list[int]) -> None:
-    """Re-check the token and every membership the subscription relies on."""
+async def _require_live_token(rt: Runtime, viewer: Identity) -> None:
     if not await users.token_is_live(rt.sessions, viewer.token_id):
         raise Unauthenticated("This token was revoked; sign in again.")
+
+
+async def _require_access(rt: Runtime, viewer: Identity, scope: list[int]) -> None:
+    """Re-check the token and every membership the subscription relies on."""
+    await _require_live_token(rt, viewer)
     async with rt.sessions() as session:
         mine = set(await access.member_project_ids(session, viewer.user.id))
     if not mine.issuperset(scope):
@@ -153,10 +157,8 @@ async def notifications_received(
             while True:
                 message = await inbox.get()
                 _end_if_revoked(message, viewer, {})
-                if isinstance(message, events.Resync) and not await users.token_is_live(
-                    rt.sessions, viewer.token_id
-                ):
-                    raise Unauthenticated("This token was revoked; sign in again.")
+                if isinstance(message, events.Resync):
+                    await _require_live_token(rt, viewer)
                 if isinstance(message, events.NotificationRecorded | events.Resync):
                     # Read what is new rather than trusting the message: this
                     # also recovers anything a lost publish or a resync hid.

@@ -26,6 +26,17 @@ class Identity:
     token_id: int
 
 
+def credentials(user: models.User, token: str, password: str) -> dict[str, str]:
+    """What the CLI prints for a user it created or seeded."""
+    return {
+        "id": str(user.id),
+        "email": user.email,
+        "name": user.name,
+        "token": token,
+        "password": password,
+    }
+
+
 def _clean_email(email: str) -> str:
     email = email.strip().lower()
     if "@" not in email or len(email) > 320:
