@@ -46,6 +46,7 @@ from taskbell.schema.errors import present_errors
 from taskbell.schema.types import TaskStatusEvent
 from taskbell.services import live
 from taskbell.services.users import Identity
+from taskbell.web.frames import DirectSocket, text_frame
 
 GROUPED_FIELD = "taskStatusUpdated"
 DOCUMENT_CACHE_SIZE = 256
@@ -70,33 +71,63 @@ class Plan:
 
 
 class Member:
-    """One subscribed operation on one socket: a bounded queue of ready frames."""
+    """One subscribed operation on one socket.
 
-    def __init__(self, frame: Callable[[str], str], limit: int) -> None:
-        self._frame = frame
+    While the socket keeps up, each event is framed and written at once
+    (``frames.DirectSocket``), with no task switch. Otherwise messages wait in
+    a bounded backlog that the member's own task drains in order; a backlog
+    that overflows ends the member (the socket is closed with 4413).
+    """
+
+    def __init__(self, head: bytes, socket: DirectSocket | None, limit: int) -> None:
+        self._head = head  # the message up to its payload, with the operation id spliced in
+        self._socket = socket
         self._limit = limit
-        self._frames: deque[str] = deque()
+        self._backlog: deque[bytes] = deque()
         self._ready = asyncio.Event()
-        self.ended: str | None = None  # the final payload (an error), if the group ended
+        self.ended: bytes | None = None  # the final payload (an error), if the group ended
         self.overflowed = False
 
-    def deliver(self, payload: str) -> None:
-        if len(self._frames) >= self._limit:
+    def message(self, payload: bytes) -> bytes:
+        return b"".join((self._head, payload, b"}"))
+
+    def deliver(self, payload: bytes) -> None:
+        socket = self._socket
+        if socket is not None and not self._backlog and socket.is_writable:
+            if socket.is_open:  # a closing socket is torn down by its handler
+                socket.write(text_frame(self._head, payload, b"}"))
+            return
+        if len(self._backlog) >= self._limit:
             self.overflowed = True
         else:
-            self._frames.append(self._frame(payload))
+            self._backlog.append(self.message(payload))
         self._ready.set()
 
-    def end(self, payload: str) -> None:
+    def end(self, payload: bytes) -> None:
         self.ended = payload
         self._ready.set()
 
-    async def frames(self) -> AsyncGenerator[str, None]:
-        """Frames in order until the group ends or the queue overflows."""
+    async def relay(
+        self, send_text: Callable[[str], Awaitable[None]], stall_seconds: float
+    ) -> None:
+        """Drain the backlog in order until the group ends or the backlog overflows.
+
+        A message leaves the backlog only once written, so ``deliver`` never
+        overtakes it. Raises ``TimeoutError`` when the socket stays blocked.
+        """
+        socket = self._socket
         while not self.overflowed:
-            while self._frames:
-                yield self._frames.popleft()
-            if self.ended is not None or self.overflowed:
+            while self._backlog:
+                if socket is None:
+                    await send_text(self._backlog[0].decode())
+                else:
+                    async with asyncio.timeout(stall_seconds):
+                        await socket.wait_writable()
+                    if not socket.is_open:
+                        return
+                    socket.write(text_frame(self._backlog[0]))
+                self._backlog.popleft()
+            if self.ended is not None:
                 return
             self._ready.clear()
             await self._ready.wait()
@@ -190,9 +221,11 @@ class Groups:
         return document
 
     @contextlib.asynccontextmanager
-    async def member(self, plan: Plan, frame: Callable[[str], str]) -> AsyncGenerator[Member, None]:
+    async def member(
+        self, plan: Plan, head: bytes, socket: DirectSocket | None
+    ) -> AsyncGenerator[Member, None]:
         """Join (or found) the plan's group for the duration of the block."""
-        member = Member(frame, self._rt.settings.subscription_buffer)
+        member = Member(head, socket, self._rt.settings.subscription_buffer)
         group = self._groups.get(plan.key)
         if group is None:
             group = self._groups[plan.key] = Group(plan.key)
@@ -243,20 +276,18 @@ def _as_graphql_error(error: Exception) -> GraphQLError:
     return GraphQLError(message, original_error=error)
 
 
-def _encode(data: Any, errors: list[GraphQLError] | None, request_id: str) -> str:
+def _encode(data: Any, errors: list[GraphQLError] | None, request_id: str) -> bytes:
     body: dict[str, Any] = {"data": data}
     if errors:
         body["errors"] = [e.formatted for e in present_errors(errors, request_id)]
-    return json.dumps(body, separators=(",", ":"))
+    return json.dumps(body, separators=(",", ":")).encode()
 
 
-def transport_ws_frame(operation_id: str) -> Callable[[str], str]:
-    """``next`` for graphql-transport-ws, with the payload spliced in unchanged."""
-    head = '{"id":' + json.dumps(operation_id) + ',"type":"next","payload":'
-    return lambda payload: head + payload + "}"
+def transport_ws_head(operation_id: str) -> bytes:
+    """``next`` for graphql-transport-ws, up to the payload spliced in after it."""
+    return ('{"id":' + json.dumps(operation_id) + ',"type":"next","payload":').encode()
 
 
-def legacy_ws_frame(operation_id: str) -> Callable[[str], str]:
+def legacy_ws_head(operation_id: str) -> bytes:
     """``data`` for the legacy graphql-ws protocol."""
-    head = '{"type":"data","id":' + json.dumps(operation_id) + ',"payload":'
-    return lambda payload: head + payload + "}"
+    return ('{"type":"data","id":' + json.dumps(operation_id) + ',"payload":').encode()

@@ -29,8 +29,7 @@ from strawberry.types.execution import PreExecutionError
 
 from taskbell.schema.context import Context
 from taskbell.web import grouping
-
-Frame = Callable[[str], Callable[[str], str]]
+from taskbell.web.frames import EXTENSION, DirectSocket
 
 CLOSE_GOING_AWAY = 1001
 CLOSE_FORBIDDEN = 4403
@@ -95,19 +94,28 @@ class _SocketGuards:
             return None
         return await groups.plan(identity, payload)
 
-    async def _relay(self, plan: grouping.Plan, operation_id: str, frame: Frame) -> bool:
-        """Send the group's frames to this socket; True when the group ended the stream."""
+    async def _relay(self, plan: grouping.Plan, head: bytes) -> bool:
+        """Send the group's events to this socket; True when the group ended the stream."""
         groups: grouping.Groups = self.view.groups
-        async with groups.member(plan, frame(operation_id)) as member:
-            async for encoded in member.frames():
-                await self._send_bounded(encoded)
+        settings = self.context.rt.settings
+        async with groups.member(plan, head, self._direct_socket()) as member:
+            try:
+                await member.relay(self._send_bounded, settings.send_timeout_seconds)
+            except TimeoutError:
+                member.overflowed = True
             if member.overflowed:
                 await self._close_slow_consumer()
                 return False
             if member.ended is not None:
-                await self._send_bounded(frame(operation_id)(member.ended))
+                await self._send_bounded(member.message(member.ended).decode())
                 return True
         return False
+
+    def _direct_socket(self) -> DirectSocket | None:
+        """The socket's pre-framed write access, where TaskBell's server offers it."""
+        extensions = self.websocket.ws.scope.get("extensions") or {}
+        socket: DirectSocket | None = extensions.get(EXTENSION)
+        return socket
 
     async def _allow_operation(self) -> bool:
         if await self.context.rt.throttle.allow_operation(f"socket:{id(self)}"):
@@ -139,7 +147,7 @@ class TransportWSHandler(_SocketGuards, BaseGraphQLTransportWSHandler[Context, N
 
     async def _run_grouped(self, operation: Operation[Context, None], plan: grouping.Plan) -> None:
         with contextlib.suppress(WebSocketDisconnected):
-            if await self._relay(plan, operation.id, grouping.transport_ws_frame):
+            if await self._relay(plan, grouping.transport_ws_head(operation.id)):
                 await operation.send_operation_message({"id": operation.id, "type": "complete"})
 
     async def handle_complete(self, message: Any) -> None:
@@ -173,7 +181,7 @@ class LegacyWSHandler(_SocketGuards, BaseGraphQLWSHandler[Context, None]):
     async def _run_grouped(self, operation_id: str, plan: grouping.Plan) -> None:
         try:
             with contextlib.suppress(WebSocketDisconnected):
-                if await self._relay(plan, operation_id, grouping.legacy_ws_frame):
+                if await self._relay(plan, grouping.legacy_ws_head(operation_id)):
                     await self.send_message({"type": "complete", "id": operation_id})
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):

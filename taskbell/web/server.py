@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
 
 from taskbell.runtime import Runtime
+from taskbell.web.frames import DirectFramesProtocol
 
 
 class GracefulServer(uvicorn.Server):
@@ -32,17 +34,25 @@ class GracefulServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-def serve(app: FastAPI, host: str, port: int) -> None:
-    rt: Runtime = app.state.runtime
-    config = uvicorn.Config(
+def server_config(app: FastAPI, host: str, port: int, **options: Any) -> uvicorn.Config:
+    """uvicorn as TaskBell runs it: its limits, and pre-framed writes for grouped events."""
+    settings = app.state.runtime.settings
+    return uvicorn.Config(
         app,
         host=host,
         port=port,
-        ws_max_size=rt.settings.max_message_bytes,
-        ws_ping_interval=rt.settings.ws_ping_interval_seconds,
-        ws_ping_timeout=rt.settings.ws_ping_interval_seconds,
-        timeout_graceful_shutdown=int(rt.settings.shutdown_grace_seconds),
+        ws=DirectFramesProtocol,
+        ws_max_size=settings.max_message_bytes,
+        ws_ping_interval=settings.ws_ping_interval_seconds,
+        ws_ping_timeout=settings.ws_ping_interval_seconds,
+        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
+        **options,
     )
+
+
+def serve(app: FastAPI, host: str, port: int) -> None:
+    rt: Runtime = app.state.runtime
+    config = server_config(app, host, port)
     listener = config.bind_socket()
     if rt.settings.socket_send_buffer_bytes:
         # Accepted connections inherit the listening socket's buffer size (Linux).

@@ -16,6 +16,7 @@ from taskbell.domain import TaskStatus
 from taskbell.runtime import Runtime
 from taskbell.services import tasks, users
 from taskbell.web.grouping import Groups
+from taskbell.web.server import server_config
 from tests.integration.conftest import MakeTeam, Team, settings_for
 from tests.support.graphql_ws import graphql_socket
 from tests.support.processes import HOST, free_port
@@ -34,12 +35,20 @@ class Server:
     runtime: Runtime
 
 
-@pytest.fixture
-async def server(database_url: str) -> AsyncIterator[Server]:
-    """The real app under uvicorn in this process, so the test can look at its groups."""
+@pytest.fixture(params=["direct-frames", "asgi-send"])
+async def server(request: pytest.FixtureRequest, database_url: str) -> AsyncIterator[Server]:
+    """The real app under uvicorn in this process, so the test can look at its groups.
+
+    Served as ``taskbell serve`` serves it (grouped events written pre-framed)
+    and under plain uvicorn (grouped events through the ordinary ASGI send).
+    """
     app = create_app(settings_for(database_url))
     port = free_port()
-    uvicorn_server = uvicorn.Server(uvicorn.Config(app, host=HOST, port=port, log_level="warning"))
+    if request.param == "direct-frames":
+        config = server_config(app, HOST, port, log_level="warning")
+    else:
+        config = uvicorn.Config(app, host=HOST, port=port, log_level="warning")
+    uvicorn_server = uvicorn.Server(config)
     serving = asyncio.create_task(uvicorn_server.serve())
     while not uvicorn_server.started:  # noqa: ASYNC110  # uvicorn offers no event for this
         await asyncio.sleep(0.02)
