@@ -184,6 +184,9 @@ class PostgresBackend(_ReconnectingBackend):
         self._listener: asyncpg.Connection | None = None
         self._publisher: asyncpg.Pool | None = None
         self._lost = asyncio.Event()
+        # One connection runs one statement at a time: LISTENs, UNLISTENs and
+        # probes that overlapped would fail ("another operation is in progress").
+        self._one_at_a_time = asyncio.Lock()
 
     async def disconnect(self) -> None:
         await super().disconnect()
@@ -192,15 +195,17 @@ class PostgresBackend(_ReconnectingBackend):
 
     async def subscribe(self, channel: str) -> None:
         self._channels.add(channel)
-        if self._listener is not None:
-            with contextlib.suppress(asyncpg.PostgresError, OSError, asyncpg.InterfaceError):
-                await self._listener.add_listener(channel, self._on_notify)
+        async with self._one_at_a_time:
+            if self._listener is not None:
+                with contextlib.suppress(asyncpg.PostgresError, OSError, asyncpg.InterfaceError):
+                    await self._listener.add_listener(channel, self._on_notify)
 
     async def unsubscribe(self, channel: str) -> None:
         self._channels.discard(channel)
-        if self._listener is not None:
-            with contextlib.suppress(asyncpg.PostgresError, OSError, asyncpg.InterfaceError):
-                await self._listener.remove_listener(channel, self._on_notify)
+        async with self._one_at_a_time:
+            if self._listener is not None:
+                with contextlib.suppress(asyncpg.PostgresError, OSError, asyncpg.InterfaceError):
+                    await self._listener.remove_listener(channel, self._on_notify)
 
     async def publish(self, channel: str, message: Any) -> None:
         if self._publisher is None:
@@ -215,18 +220,20 @@ class PostgresBackend(_ReconnectingBackend):
         self._lost.clear()
         connection.add_termination_listener(lambda _conn: self._lost.set())
         try:
-            wanted = set(self._channels)
-            for channel in wanted:
-                await connection.add_listener(channel, self._on_notify)
-            self._listener = connection
-            for channel in self._mark_up(reconnecting, wanted):
-                await connection.add_listener(channel, self._on_notify)
+            async with self._one_at_a_time:
+                wanted = set(self._channels)
+                for channel in wanted:
+                    await connection.add_listener(channel, self._on_notify)
+                self._listener = connection
+                for channel in self._mark_up(reconnecting, wanted):
+                    await connection.add_listener(channel, self._on_notify)
             while not self._lost.is_set():
                 # A dead TCP peer is only noticed when we talk; probe now and then.
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._lost.wait(), 2.0)
                 if not self._lost.is_set():
-                    await connection.execute("SELECT 1", timeout=2)
+                    async with self._one_at_a_time:
+                        await connection.execute("SELECT 1", timeout=2)
             raise ConnectionError("listen connection closed")
         finally:
             self._listener = None
