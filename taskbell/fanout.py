@@ -15,6 +15,7 @@ import logging
 from collections import deque
 from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
 
 from broadcaster import Broadcast
 from broadcaster._base import Unsubscribed
@@ -65,9 +66,20 @@ class Inbox:
         return self._items.popleft()
 
 
+class Sink(Protocol):
+    """Whatever takes a channel's messages: an ``Inbox``, or a synchronous watcher."""
+
+    def offer(self, message: events.Message) -> None: ...
+
+    def fail(self, error: BaseException) -> None: ...
+
+
+AnySink = TypeVar("AnySink", bound=Sink)
+
+
 @dataclass
 class _Channel:
-    inboxes: set[Inbox] = field(default_factory=set)
+    inboxes: set[Sink] = field(default_factory=set)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     owner: asyncio.Task[None] | None = None
 
@@ -131,16 +143,22 @@ class Hub:
     @contextlib.asynccontextmanager
     async def listen(self, channels: Collection[str], buffer: int) -> AsyncIterator[Inbox]:
         """Yield an inbox once every channel is subscribed at the backend."""
-        inbox = Inbox(buffer)
-        joined = [self._join(name, inbox) for name in channels]
+        async with self.watch(channels, Inbox(buffer)) as inbox:
+            yield inbox
+
+    @contextlib.asynccontextmanager
+    async def watch(self, channels: Collection[str], sink: AnySink) -> AsyncIterator[AnySink]:
+        """Hand the channels' messages to ``sink`` (called in the owner's task, so it must
+        not block) once every channel is subscribed at the backend."""
+        joined = [self._join(name, sink) for name in channels]
         try:
             await asyncio.gather(*(channel.ready.wait() for channel in joined))
-            yield inbox
+            yield sink
         finally:
             for name in channels:
-                self._leave(name, inbox)
+                self._leave(name, sink)
 
-    def _join(self, name: str, inbox: Inbox) -> _Channel:
+    def _join(self, name: str, inbox: Sink) -> _Channel:
         channel = self._channels.get(name)
         if channel is None:
             channel = self._channels[name] = _Channel()
@@ -148,7 +166,7 @@ class Hub:
         channel.inboxes.add(inbox)
         return channel
 
-    def _leave(self, name: str, inbox: Inbox) -> None:
+    def _leave(self, name: str, inbox: Sink) -> None:
         channel = self._channels.get(name)
         if channel is None:
             return

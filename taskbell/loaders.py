@@ -19,9 +19,12 @@ Row = TypeVar("Row", models.User, models.Project, models.Task)
 class Loaders:
     """One set per request (or per delivered event on a socket), so caches stay fresh."""
 
-    def __init__(self, sessions: Sessions, viewer_id: int | None) -> None:
+    def __init__(
+        self, sessions: Sessions, viewer_id: int | None, vouched: frozenset[int] = frozenset()
+    ) -> None:
         self._sessions = sessions
         self._viewer_id = viewer_id
+        self._vouched = vouched  # projects the caller is known to belong to
         self.viewer_is_member = DataLoader(self._viewer_memberships)
         self.user = DataLoader(self._users)
         self.project = DataLoader(self._projects)
@@ -47,6 +50,8 @@ class Loaders:
     async def _viewer_memberships(self, project_ids: Sequence[int]) -> list[bool]:
         """Whether the caller belongs to each project (a Project can be reached from an
         old notification after its recipient left)."""
+        if self._vouched.issuperset(project_ids):
+            return [True] * len(project_ids)
         async with self._sessions() as session:
             rows = await session.scalars(
                 select(models.ProjectMember.project_id).where(

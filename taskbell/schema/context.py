@@ -18,6 +18,8 @@ class Context(BaseContext):
         self.rt = rt
         self.identity = identity
         self.request_id = request_id
+        # Projects whose membership someone else keeps checking (a subscription group).
+        self.vouched_projects: frozenset[int] = frozenset()
         self._loaders: Loaders | None = None
 
     @property
@@ -25,7 +27,7 @@ class Context(BaseContext):
         """Made on first use: most sockets and many requests never need one."""
         if self._loaders is None:
             viewer = self.identity.user.id if self.identity is not None else None
-            self._loaders = Loaders(self.rt.sessions, viewer)
+            self._loaders = Loaders(self.rt.sessions, viewer, self.vouched_projects)
         return self._loaders
 
     @property

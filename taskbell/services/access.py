@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Collection
+
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from taskbell import models
@@ -49,3 +51,21 @@ async def subscription_scope(
     if foreign:
         raise Forbidden("You are not a member of every requested project.")
     return sorted(set(project_ids))
+
+
+async def members_of_all(
+    session: AsyncSession, user_ids: Collection[int], project_ids: Collection[int]
+) -> set[int]:
+    """Those of ``user_ids`` who belong to every one of ``project_ids``."""
+    if not project_ids:
+        return set(user_ids)
+    rows = await session.scalars(
+        select(models.ProjectMember.user_id)
+        .where(
+            models.ProjectMember.user_id.in_(user_ids),
+            models.ProjectMember.project_id.in_(project_ids),
+        )
+        .group_by(models.ProjectMember.user_id)
+        .having(func.count() == len(set(project_ids)))
+    )
+    return set(rows)

@@ -15,11 +15,14 @@ revocation message is slower than the event or lost.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Collection
+from dataclasses import dataclass
+from typing import Protocol
 
 from taskbell import events, models
 from taskbell.cursors import Positions, decode_cursor, encode_cursor
-from taskbell.errors import BadUserInput, Forbidden, Unauthenticated
+from taskbell.errors import BadUserInput, DomainError, Forbidden, Unauthenticated
 from taskbell.runtime import Runtime
 from taskbell.services import access, log, notifications, users
 from taskbell.services.users import Identity
@@ -27,12 +30,59 @@ from taskbell.services.users import Identity
 Delivery = tuple[events.TaskStatusChanged, str]
 
 
+class Audience(Protocol):
+    """Whom a stream serves: where their revocations arrive, and how access is re-checked."""
+
+    def channels(self, prefix: str) -> list[str]: ...
+
+    def check(self, message: events.Message, scope: Collection[int]) -> None:
+        """Raise to end the stream when ``message`` revokes the audience's access."""
+
+    async def recheck(self, scope: list[int]) -> None:
+        """Access may have changed: raise to end the stream if it has."""
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The audience of one ordinary subscription: one token's holder."""
+
+    rt: Runtime
+    identity: Identity
+
+    def channels(self, prefix: str) -> list[str]:
+        return [events.user_channel(prefix, self.identity.user.id)]
+
+    def check(self, message: events.Message, scope: Collection[int]) -> None:
+        error = revocation_error(message, self.identity, scope)
+        if error is not None:
+            raise error
+
+    async def recheck(self, scope: list[int]) -> None:
+        errors = await access_errors(self.rt, [self.identity], scope)
+        if errors:
+            raise errors[self.identity.token_id]
+
+
 async def task_status_stream(
     rt: Runtime, viewer: Identity, project_ids: list[int] | None, after: str | None
 ) -> AsyncGenerator[Delivery, None]:
     """Validate and authorize now, so a refusal is a subscribe-time error; stream later."""
     scope, resume_from = await authorize(rt, viewer, project_ids, after)
-    return task_status_events(rt, viewer, scope, resume_from)
+    stream = task_status_events(rt, Viewer(rt, viewer), scope, resume_from)
+    return _counted(rt, viewer, scope, stream)
+
+
+async def _counted(
+    rt: Runtime, viewer: Identity, scope: list[int], stream: AsyncGenerator[Delivery, None]
+) -> AsyncGenerator[Delivery, None]:
+    """The stream, counted in the process's statistics while it runs."""
+    presence_key = rt.presence.subscription_started(viewer.user.id, scope)
+    try:
+        async with contextlib.aclosing(stream):
+            async for delivery in stream:
+                yield delivery
+    finally:
+        rt.presence.subscription_ended(presence_key)
 
 
 async def authorize(
@@ -48,52 +98,44 @@ async def authorize(
 
 
 async def task_status_events(
-    rt: Runtime,
-    viewer: Identity,
-    scope: list[int],
-    resume_from: Positions | None,
-    *,
-    subscribers: int | None = 1,
+    rt: Runtime, audience: Audience, scope: list[int], resume_from: Positions | None
 ) -> AsyncGenerator[Delivery, None]:
-    """Yield (event, cursor) pairs for the scope's projects until access ends.
-
-    ``subscribers`` is how many subscriptions this stream serves, for the
-    statistics; a grouped stream passes None and lets its members count.
-    """
+    """Yield (event, cursor) pairs for the scope's projects until access ends."""
     channels = [events.project_channel(rt.channel_prefix, pid) for pid in scope]
-    channels.append(events.user_channel(rt.channel_prefix, viewer.user.id))
-    presence_key = rt.presence.subscription_started(viewer.user.id, scope) if subscribers else None
-    try:
-        async with rt.hub.listen(channels, rt.settings.subscription_buffer) as inbox:
-            async with rt.sessions() as session:
-                positions = _starting_positions(await log.heads(session, scope), resume_from)
-                versions = await access.membership_versions(session, scope)
-            async for change in _catch_up(rt, positions):
-                yield change, encode_cursor(positions)
-            while True:
-                message = await inbox.get()
-                _end_if_revoked(message, viewer, positions)
-                if isinstance(message, events.TaskStatusChanged):
-                    head = positions.get(message.project_id)
-                    if head is None or message.position <= head:
-                        continue  # already delivered (replayed) or not ours
-                    if message.position == head + 1:
-                        if message.membership_version > versions[message.project_id]:
-                            await _require_access(rt, viewer, scope)
-                            versions[message.project_id] = message.membership_version
-                        positions[message.project_id] = message.position
-                        yield message, encode_cursor(positions)
-                        continue
-                elif not isinstance(message, events.Resync):
+    channels += audience.channels(rt.channel_prefix)
+    async with rt.hub.listen(channels, rt.settings.subscription_buffer) as inbox:
+        async with rt.sessions() as session:
+            positions = _starting_positions(await log.heads(session, scope), resume_from)
+            versions = await access.membership_versions(session, scope)
+        async for change in catch_up(rt, positions):
+            yield change, encode_cursor(positions)
+        while True:
+            message = await inbox.get()
+            audience.check(message, positions)
+            if isinstance(message, events.TaskStatusChanged):
+                head = positions.get(message.project_id)
+                if head is None or message.position <= head:
+                    continue  # already delivered (replayed) or not ours
+                if message.position == head + 1:
+                    if message.membership_version > versions[message.project_id]:
+                        await audience.recheck(scope)
+                        versions[message.project_id] = message.membership_version
+                    positions[message.project_id] = message.position
+                    yield message, encode_cursor(positions)
                     continue
-                # A gap, or a Resync: access may have changed and the log has
-                # everything we may have missed.
-                await _require_access(rt, viewer, scope)
-                async for change in _catch_up(rt, positions):
-                    yield change, encode_cursor(positions)
-    finally:
-        if presence_key is not None:
-            rt.presence.subscription_ended(presence_key)
+            elif not isinstance(message, events.Resync):
+                continue
+            # A gap, or a Resync: access may have changed and the log has
+            # everything we may have missed.
+            await audience.recheck(scope)
+            async for change in catch_up(rt, positions):
+                yield change, encode_cursor(positions)
+
+
+async def resume_positions(rt: Runtime, scope: list[int], resume_from: Positions) -> Positions:
+    """Where a resuming subscription starts in each project of its scope."""
+    async with rt.sessions() as session:
+        return _starting_positions(await log.heads(session, scope), resume_from)
 
 
 def _starting_positions(current: Positions, resume_from: Positions | None) -> Positions:
@@ -109,28 +151,40 @@ def _starting_positions(current: Positions, resume_from: Positions | None) -> Po
     return positions
 
 
-def _end_if_revoked(message: events.Message, viewer: Identity, scope: Positions) -> None:
+def revocation_error(
+    message: events.Message, viewer: Identity, scope: Collection[int]
+) -> DomainError | None:
+    """Why ``message`` ends the viewer's subscription over ``scope``, if it does."""
     if isinstance(message, events.TokenRevoked) and message.token_id == viewer.token_id:
-        raise Unauthenticated("This token was revoked; sign in again.")
-    if isinstance(message, events.MembershipRevoked) and message.project_id in scope:
-        raise Forbidden("You are no longer a member of this project.")
+        return Unauthenticated("This token was revoked; sign in again.")
+    if (
+        isinstance(message, events.MembershipRevoked)
+        and message.user_id == viewer.user.id
+        and message.project_id in scope
+    ):
+        return Forbidden("You are no longer a member of this project.")
+    return None
 
 
-async def _require_live_token(rt: Runtime, viewer: Identity) -> None:
-    if not await users.token_is_live(rt.sessions, viewer.token_id):
-        raise Unauthenticated("This token was revoked; sign in again.")
-
-
-async def _require_access(rt: Runtime, viewer: Identity, scope: list[int]) -> None:
-    """Re-check the token and every membership the subscription relies on."""
-    await _require_live_token(rt, viewer)
+async def access_errors(
+    rt: Runtime, viewers: Collection[Identity], scope: list[int]
+) -> dict[int, DomainError]:
+    """By token id, the viewers who may no longer follow ``scope``, and why (two queries)."""
+    token_ids = {viewer.token_id for viewer in viewers}
+    user_ids = {viewer.user.id for viewer in viewers}
     async with rt.sessions() as session:
-        mine = set(await access.member_project_ids(session, viewer.user.id))
-    if not mine.issuperset(scope):
-        raise Forbidden("You are no longer a member of this project.")
+        live_tokens = await users.live_token_ids(session, token_ids)
+        members = await access.members_of_all(session, user_ids, scope)
+    errors: dict[int, DomainError] = {}
+    for viewer in viewers:
+        if viewer.token_id not in live_tokens:
+            errors[viewer.token_id] = Unauthenticated("This token was revoked; sign in again.")
+        elif viewer.user.id not in members:
+            errors[viewer.token_id] = Forbidden("You are no longer a member of this project.")
+    return errors
 
 
-async def _catch_up(rt: Runtime, positions: Positions) -> AsyncIterator[events.TaskStatusChanged]:
+async def catch_up(rt: Runtime, positions: Positions) -> AsyncIterator[events.TaskStatusChanged]:
     """Replay the log past ``positions`` in batches, advancing them as it goes."""
     batch_size = rt.settings.replay_batch_size
     while True:
@@ -156,9 +210,9 @@ async def notifications_received(
             last_seen = await notifications.latest_id(rt.sessions, user_id)
             while True:
                 message = await inbox.get()
-                _end_if_revoked(message, viewer, {})
+                Viewer(rt, viewer).check(message, ())
                 if isinstance(message, events.Resync):
-                    await _require_live_token(rt, viewer)
+                    await Viewer(rt, viewer).recheck([])
                 if isinstance(message, events.NotificationRecorded | events.Resync):
                     # Read what is new rather than trusting the message: this
                     # also recovers anything a lost publish or a resync hid.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -130,7 +131,11 @@ async def revoke_token(rt: Runtime, identity: Identity) -> None:
     )
 
 
-async def token_is_live(sessions: Sessions, token_id: int) -> bool:
-    async with sessions() as session:
-        token = await session.get(models.ApiToken, token_id)
-    return token is not None and token.revoked_at is None
+async def live_token_ids(session: AsyncSession, token_ids: Collection[int]) -> set[int]:
+    """Those of ``token_ids`` that exist and are not revoked."""
+    rows = await session.scalars(
+        select(models.ApiToken.id).where(
+            models.ApiToken.id.in_(token_ids), models.ApiToken.revoked_at.is_(None)
+        )
+    )
+    return set(rows)

@@ -1,15 +1,19 @@
 """Grouped subscriptions: one GraphQL execution and one JSON encoding per event per group.
 
-Live ``taskStatusUpdated`` subscriptions with the same document, variables,
-token and project scope would receive identical payloads, so they form one
-group: a single stream (``services.live``) feeds it, each event is executed
-once through graphql-core against the Strawberry schema (which stays the one
-source of truth), encoded once, and the same bytes go to every member with
-only its operation id spliced in. Validation and authorization happen at
-subscribe time. Each member has a bounded queue of frames, drained by its own
-task, so a slow socket never holds the group back (it is closed with 4413 when
-the queue overflows). Subscriptions that resume with ``after`` or ask for
-anything else take Strawberry's ordinary per-subscriber path.
+``taskStatusUpdated`` subscriptions with the same document, variables (but
+the resume cursor) and project scope receive identical payloads, whoever
+holds them, so they form one group: a single stream (``services.live``) feeds
+it, each event is executed once through graphql-core against the Strawberry
+schema (which stays the one source of truth), encoded once, and the same bytes
+go to every member with only its operation id spliced in.
+
+Access is each member's own: it is checked at subscribe time, a revocation on
+the member's user channel ends that member alone, and whenever the group's
+stream sees that access may have changed it re-checks all members at once. A
+resuming member catches up from the log on its own and then hands over to the
+group with no gap and no duplicate. A slow socket never holds the group back:
+it gets a bounded backlog, and is closed with 4413 when that overflows.
+Subscriptions that ask for anything else take Strawberry's ordinary path.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import contextlib
 import json
 import uuid
 from collections import deque
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +32,7 @@ from graphql import (
     FieldNode,
     GraphQLError,
     OperationType,
+    VariableNode,
     get_operation_ast,
     parse,
     specified_rules,
@@ -38,6 +43,8 @@ from graphql.validation import ASTValidationRule
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 from strawberry.schema import BaseSchema
 
+from taskbell import events
+from taskbell.cursors import Positions, encode_cursor
 from taskbell.errors import DomainError
 from taskbell.resolvers.common import parse_ids
 from taskbell.runtime import Runtime
@@ -54,20 +61,31 @@ DOCUMENT_CACHE_SIZE = 256
 
 @dataclass(frozen=True)
 class GroupKey:
+    """What makes two subscriptions' payloads identical (a resume cursor does not)."""
+
     document: str
     operation_name: str | None
     variables: str
-    token_id: int
     scope: tuple[int, ...]
 
 
 @dataclass
 class Plan:
-    """A subscription that can join a group: its key and, should it found one, its executor."""
+    """A subscription that can join a group: its key, its own executor, where it resumes."""
 
     key: GroupKey
     executor: Executor[Context]
     viewer: Identity
+    resume_from: Positions | None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One event as the group delivered it, kept while a resuming member catches up."""
+
+    payload: bytes
+    change: events.TaskStatusChanged
+    cursor: str
 
 
 class Member:
@@ -76,64 +94,105 @@ class Member:
     While the socket keeps up, each event is framed and written at once
     (``frames.DirectSocket``), with no task switch. Otherwise messages wait in
     a bounded backlog that the member's own task drains in order; a backlog
-    that overflows ends the member (the socket is closed with 4413).
+    that overflows ends the member (the socket is closed with 4413). A member
+    that resumes from a cursor first catches up on its own (``replay``) while
+    the group's deliveries wait in a bounded handover buffer.
     """
 
-    def __init__(self, head: bytes, socket: DirectSocket | None, limit: int) -> None:
+    def __init__(self, plan: Plan, head: bytes, socket: DirectSocket | None, limit: int) -> None:
+        self.viewer = plan.viewer
+        self.request_id: str = plan.executor.context_value.request_id
         self._head = head  # the message up to its payload, with the operation id spliced in
         self._socket = socket
         self._limit = limit
         self._backlog: deque[bytes] = deque()
+        self._handover: deque[Delivery] | None = deque() if plan.resume_from else None
         self._ready = asyncio.Event()
-        self.ended: bytes | None = None  # the final payload (an error), if the group ended
+        self.replay: AsyncGenerator[bytes, None] | None = None
+        self.ended: bytes | None = None  # the final payload (an error), if the member ended
         self.overflowed = False
 
     def message(self, payload: bytes) -> bytes:
         return b"".join((self._head, payload, b"}"))
 
-    def deliver(self, payload: bytes) -> None:
-        socket = self._socket
-        if socket is not None and not self._backlog and socket.is_writable:
-            if socket.is_open:  # a closing socket is torn down by its handler
-                socket.write(text_frame(self._head, payload, b"}"))
+    def deliver(self, delivery: Delivery) -> None:
+        if self.ended is not None:
             return
-        if len(self._backlog) >= self._limit:
+        socket, backlog = self._socket, self._backlog
+        if self._handover is None and socket is not None and not backlog and socket.is_writable:
+            if socket.is_open:  # a closing socket is torn down by its handler
+                socket.write(text_frame(self._head, delivery.payload, b"}"))
+            return
+        waiting = self._handover if self._handover is not None else backlog
+        if len(waiting) >= self._limit:
             self.overflowed = True
+        elif self._handover is not None:
+            self._handover.append(delivery)
         else:
-            self._backlog.append(self.message(payload))
+            backlog.append(self.message(delivery.payload))
         self._ready.set()
 
     def end(self, payload: bytes) -> None:
-        self.ended = payload
+        if self.ended is None:
+            self.ended = payload
+            self._ready.set()
+
+    async def handed_over(self) -> Delivery | None:
+        """The next delivery kept during catch-up; None once the member has ended."""
+        assert self._handover is not None
+        while self.ended is None and not self.overflowed:
+            if self._handover:
+                return self._handover.popleft()
+            self._ready.clear()
+            await self._ready.wait()
+        return None
+
+    def go_live(self, first: bytes) -> None:
+        """Caught up: ``first`` goes out next, then the group's shared bytes."""
+        self._handover = None
+        self._backlog.appendleft(self.message(first))
         self._ready.set()
 
     async def relay(
         self, send_text: Callable[[str], Awaitable[None]], stall_seconds: float
     ) -> None:
-        """Drain the backlog in order until the group ends or the backlog overflows.
+        """Catch up if resuming, then drain the backlog in order until the member ends.
 
         A message leaves the backlog only once written, so ``deliver`` never
         overtakes it. Raises ``TimeoutError`` when the socket stays blocked.
         """
-        socket = self._socket
+        if self.replay is not None:
+            async with contextlib.aclosing(self.replay) as replay:
+                async for message in replay:
+                    if not await self._send(message, send_text, stall_seconds):
+                        return
         while not self.overflowed:
             while self._backlog:
-                if socket is None:
-                    await send_text(self._backlog[0].decode())
-                else:
-                    async with asyncio.timeout(stall_seconds):
-                        await socket.wait_writable()
-                    if not socket.is_open:
-                        return
-                    socket.write(text_frame(self._backlog[0]))
+                if not await self._send(self._backlog[0], send_text, stall_seconds):
+                    return
                 self._backlog.popleft()
             if self.ended is not None:
                 return
             self._ready.clear()
             await self._ready.wait()
 
+    async def _send(
+        self, message: bytes, send_text: Callable[[str], Awaitable[None]], stall_seconds: float
+    ) -> bool:
+        """Write one message; False when the socket is closing."""
+        socket = self._socket
+        if socket is None:
+            await send_text(message.decode())
+            return True
+        async with asyncio.timeout(stall_seconds):
+            await socket.wait_writable()
+        if not socket.is_open:
+            return False
+        socket.write(text_frame(message))
+        return True
 
-@dataclass
+
+@dataclass(eq=False)
 class Group:
     key: GroupKey
     members: set[Member] = field(default_factory=set)
@@ -148,6 +207,7 @@ class Groups:
         self._rt = rt
         self._groups: dict[GroupKey, Group] = {}
         self._documents: dict[str, DocumentNode | None] = {}
+        self._rechecks: set[asyncio.Task[None]] = set()
         settings = rt.settings
         self._rules: list[type[ASTValidationRule]] = [
             *specified_rules,
@@ -158,8 +218,9 @@ class Groups:
     async def plan(self, viewer: Identity, payload: dict[str, Any]) -> Plan | None:
         """A group key for this subscribe message, or None to take the ordinary path.
 
-        Anything doubtful (invalid document, other fields, a resume, a refusal)
-        returns None: the ordinary path then answers exactly as it always does.
+        Anything doubtful (invalid document, other fields, a refusal, a bad
+        cursor) returns None: the ordinary path then answers exactly as it
+        always does.
         """
         query, variables = payload.get("query"), payload.get("variables") or {}
         operation_name = payload.get("operationName")
@@ -188,21 +249,24 @@ class Groups:
             return None
         field_def = graphql_schema.subscription_type.fields[GROUPED_FIELD]
         arguments = get_argument_values(field_def, root, executor.variable_values)
-        if arguments.get("after") is not None:
-            return None
         try:
             project_ids = parse_ids(arguments.get("projectIds"), "projectIds")
-            scope, _ = await live.authorize(self._rt, viewer, project_ids, None)
+            scope, resume_from = await live.authorize(
+                self._rt, viewer, project_ids, arguments.get("after")
+            )
         except DomainError:
             return None
+        # Every member belongs to the whole scope (checked now, re-checked while
+        # it lasts), so what members see does not depend on who founded the group.
+        context.vouched_projects = frozenset(scope)
+        shared_variables = {k: v for k, v in variables.items() if k != _cursor_variable(root)}
         key = GroupKey(
             document=query,
             operation_name=operation_name,
-            variables=json.dumps(variables, sort_keys=True),
-            token_id=viewer.token_id,
+            variables=json.dumps(shared_variables, sort_keys=True),
             scope=tuple(scope),
         )
-        return Plan(key=key, executor=executor, viewer=viewer)
+        return Plan(key=key, executor=executor, viewer=viewer, resume_from=resume_from)
 
     def _checked_document(self, query: str) -> DocumentNode | None:
         """The parsed document if it is valid (depth and alias limits included); cached."""
@@ -225,17 +289,22 @@ class Groups:
         self, plan: Plan, head: bytes, socket: DirectSocket | None
     ) -> AsyncGenerator[Member, None]:
         """Join (or found) the plan's group for the duration of the block."""
-        member = Member(head, socket, self._rt.settings.subscription_buffer)
+        rt = self._rt
+        member = Member(plan, head, socket, rt.settings.subscription_buffer)
         group = self._groups.get(plan.key)
         if group is None:
             group = self._groups[plan.key] = Group(plan.key)
             group.runner = asyncio.create_task(self._run(group, plan))
         group.members.add(member)
-        presence_key = self._rt.presence.subscription_started(plan.viewer.user.id, plan.key.scope)
+        if plan.resume_from is not None:
+            member.replay = self._catch_up(member, plan, plan.resume_from)
+        presence_key = rt.presence.subscription_started(plan.viewer.user.id, plan.key.scope)
+        own_channel = [events.user_channel(rt.channel_prefix, plan.viewer.user.id)]
         try:
-            yield member
+            async with rt.hub.watch(own_channel, _Watch(self, group, member)):
+                yield member
         finally:
-            self._rt.presence.subscription_ended(presence_key)
+            rt.presence.subscription_ended(presence_key)
             group.members.discard(member)
             if not group.members and self._groups.get(plan.key) is group:
                 del self._groups[plan.key]
@@ -244,36 +313,129 @@ class Groups:
 
     async def _run(self, group: Group, plan: Plan) -> None:
         """Feed the group: one stream, one execution and one encoding per event."""
-        stream = live.task_status_events(
-            self._rt, plan.viewer, list(plan.key.scope), None, subscribers=None
-        )
-        context: Context = plan.executor.context_value
+        scope = list(group.key.scope)
+        stream = live.task_status_events(self._rt, _GroupAudience(self, group), scope, None)
         try:
             async with contextlib.aclosing(stream):
                 async for change, cursor in stream:
-                    context.fresh_loaders()
-                    event = TaskStatusEvent.from_event(change, cursor)
-                    result = execute_subscription_event(
-                        plan.executor.build_per_event_executor(event)
-                    )
-                    if isinstance(result, Awaitable):
-                        result = await result
-                    payload = _encode(result.data, result.errors, context.request_id)
+                    delivery = Delivery(await _execute(plan, change, cursor), change, cursor)
                     self._rt.metrics.events_delivered.inc(len(group.members))
                     for member in list(group.members):
-                        member.deliver(payload)
-        except Exception as error:  # the stream ended: revoked access, or a failure
-            payload = _encode(None, [_as_graphql_error(error)], context.request_id)
+                        member.deliver(delivery)
+        except Exception as error:  # the stream ended: a failure
             for member in list(group.members):
-                member.end(payload)
+                member.end(_error_payload(error, member.request_id))
         finally:
             if self._groups.get(group.key) is group:
                 del self._groups[group.key]
 
+    async def _catch_up(
+        self, member: Member, plan: Plan, resume_from: Positions
+    ) -> AsyncGenerator[bytes, None]:
+        """Bring a resuming member up to its group, with no gap and no duplicate.
 
-def _as_graphql_error(error: Exception) -> GraphQLError:
+        The member joined the group before this reads the log, so everything
+        committed later is in its handover buffer too. Log events, then those
+        deliveries, are executed for this member alone, with its own cursor,
+        until a delivery's cursor equals the member's: from there on the group's
+        bytes are exactly what the member would have been sent.
+        """
+        rt = self._rt
+        positions = await live.resume_positions(rt, list(plan.key.scope), resume_from)
+        while True:
+            async for change in live.catch_up(rt, positions):
+                yield member.message(await _execute(plan, change, encode_cursor(positions)))
+            while (delivery := await member.handed_over()) is not None:
+                change, head = delivery.change, positions[delivery.change.project_id]
+                if change.position <= head:
+                    continue  # replayed from the log already
+                if change.position > head + 1:
+                    break  # a gap (cannot happen while the group is gap-free): re-read the log
+                positions[change.project_id] = change.position
+                cursor = encode_cursor(positions)
+                if cursor == delivery.cursor:
+                    member.go_live(delivery.payload)
+                    return
+                yield member.message(await _execute(plan, change, cursor))
+            else:
+                return  # the member ended
+
+    def _recheck_soon(self, group: Group, members: list[Member]) -> None:
+        task = asyncio.create_task(self._recheck(group, members))
+        self._rechecks.add(task)
+        task.add_done_callback(self._rechecks.discard)
+
+    async def _recheck(self, group: Group, members: list[Member]) -> None:
+        """End the members whose token or membership no longer covers the group's scope."""
+        errors = await live.access_errors(
+            self._rt, [member.viewer for member in members], list(group.key.scope)
+        )
+        for member in members:
+            error = errors.get(member.viewer.token_id)
+            if error is not None:
+                member.end(_error_payload(error, member.request_id))
+
+
+@dataclass(eq=False)
+class _GroupAudience:
+    """A group's stream re-checks every member at once; revocations reach each via _Watch."""
+
+    groups: Groups
+    group: Group
+
+    def channels(self, prefix: str) -> list[str]:
+        return []
+
+    def check(self, message: events.Message, scope: Collection[int]) -> None:
+        pass
+
+    async def recheck(self, scope: list[int]) -> None:
+        await self.groups._recheck(self.group, list(self.group.members))
+
+
+@dataclass(eq=False)
+class _Watch:
+    """A member's own user channel: a revocation ends the member, a resync re-checks it."""
+
+    groups: Groups
+    group: Group
+    member: Member
+
+    def offer(self, message: events.Message) -> None:
+        error = live.revocation_error(message, self.member.viewer, self.group.key.scope)
+        if error is not None:
+            self.member.end(_error_payload(error, self.member.request_id))
+        elif isinstance(message, events.Resync):
+            self.groups._recheck_soon(self.group, [self.member])
+
+    def fail(self, error: BaseException) -> None:
+        self.member.end(_error_payload(error, self.member.request_id))
+
+
+def _cursor_variable(root: FieldNode) -> str | None:
+    """The variable that carries ``after``, if any: it differs between members of a group."""
+    for argument in root.arguments or ():
+        if argument.name.value == "after" and isinstance(argument.value, VariableNode):
+            return argument.value.name.value
+    return None
+
+
+async def _execute(plan: Plan, change: events.TaskStatusChanged, cursor: str) -> bytes:
+    """Execute the plan's selection on one event and encode the result."""
+    executor = plan.executor
+    context: Context = executor.context_value
+    context.fresh_loaders()
+    event = TaskStatusEvent.from_event(change, cursor)
+    result = execute_subscription_event(executor.build_per_event_executor(event))
+    if isinstance(result, Awaitable):
+        result = await result
+    return _encode(result.data, result.errors, context.request_id)
+
+
+def _error_payload(error: BaseException, request_id: str) -> bytes:
     message = error.message if isinstance(error, DomainError) else str(error)
-    return GraphQLError(message, original_error=error)
+    original = error if isinstance(error, Exception) else None
+    return _encode(None, [GraphQLError(message, original_error=original)], request_id)
 
 
 def _encode(data: Any, errors: list[GraphQLError] | None, request_id: str) -> bytes:

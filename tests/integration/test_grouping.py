@@ -14,7 +14,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from taskbell.app import create_app
 from taskbell.domain import TaskStatus
 from taskbell.runtime import Runtime
-from taskbell.services import tasks, users
+from taskbell.services import projects, tasks, users
 from taskbell.web.grouping import Groups
 from taskbell.web.server import server_config
 from tests.integration.conftest import MakeTeam, Team, settings_for
@@ -184,22 +184,92 @@ async def test_member_leaving_mid_stream_leaves_the_others_served(
     assert server.groups._groups == {}
 
 
-async def test_resume_is_served_per_subscriber(server: Server, make_team: MakeTeam) -> None:
-    """With after:, the subscription replays on its own path, then goes live."""
+RESUME = SUBSCRIPTION.replace("($p: [ID!])", "($p: [ID!], $after: String)").replace(
+    "projectIds: $p)", "projectIds: $p, after: $after)"
+)
+
+
+async def test_different_users_share_a_group_and_lose_access_alone(
+    server: Server, make_team: MakeTeam
+) -> None:
+    """Members' tokens differ, the payload does not; a removed member's stream ends alone."""
+    team = await make_team()
+    stays_token, removed_token = await _token(server, team, 0), await _token(server, team, 1)
+    variables = {"p": [str(team.project.id)]}
+    async with (
+        graphql_socket(server.url, stays_token) as stays,
+        graphql_socket(server.url, removed_token) as removed,
+    ):
+        await stays.subscribe("s", SUBSCRIPTION, variables)
+        await removed.subscribe("r", SUBSCRIPTION, variables)
+        await asyncio.sleep(0.3)
+        assert len(server.groups._groups) == 1
+        await _change(server, team, TaskStatus.IN_PROGRESS)
+        assert await stays.next_data() == await removed.next_data()
+        await projects.remove_member(
+            server.runtime, team.owner.id, team.project.id, team.members[1].id
+        )
+        ended = await removed.receive()
+        assert ended["payload"]["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+        assert (await removed.receive())["type"] == "complete"
+        await _change(server, team, TaskStatus.IN_REVIEW)
+        later = await stays.next_data()
+        assert later["taskStatusUpdated"]["newStatus"] == "IN_REVIEW"
+        with pytest.raises(TimeoutError):
+            await removed.receive(0.5)
+
+
+async def test_resume_hands_over_to_the_group(server: Server, make_team: MakeTeam) -> None:
+    """With after:, the member replays on its own, then shares the group's bytes.
+
+    Clients resume with the document they first subscribed with (``after``
+    null at first), so both are one group.
+    """
     team = await make_team()
     token = await _token(server, team, 0)
     variables = {"p": [str(team.project.id)]}
-    async with graphql_socket(server.url, token) as socket:
-        await socket.subscribe("s", SUBSCRIPTION, variables)
+    async with graphql_socket(server.url, token) as live:
+        await live.subscribe("live", RESUME, {**variables, "after": None})
         await asyncio.sleep(0.3)
         await _change(server, team, TaskStatus.IN_PROGRESS)
-        cursor = (await socket.next_data())["taskStatusUpdated"]["cursor"]
-    await _change(server, team, TaskStatus.IN_REVIEW)
-    resume = SUBSCRIPTION.replace("($p: [ID!])", "($p: [ID!], $after: String)").replace(
-        "projectIds: $p)", "projectIds: $p, after: $after)"
-    )
-    async with graphql_socket(server.url, token) as socket:
-        await socket.subscribe("r", resume, {**variables, "after": cursor})
-        replayed = await socket.next_data()
-        assert server.groups._groups == {}
-    assert replayed["taskStatusUpdated"]["newStatus"] == "IN_REVIEW"
+        cursor = (await live.next_data())["taskStatusUpdated"]["cursor"]
+        await _change(server, team, TaskStatus.IN_REVIEW)
+        await live.next_data()
+        async with graphql_socket(server.url, token) as resumed:
+            await resumed.subscribe("r", RESUME, {**variables, "after": cursor})
+            replayed = await resumed.next_data()
+            assert replayed["taskStatusUpdated"]["newStatus"] == "IN_REVIEW"
+            assert len(server.groups._groups) == 1
+            await _change(server, team, TaskStatus.COMPLETED)
+            assert await resumed.next_data() == await live.next_data()
+
+
+async def test_resume_during_a_burst_misses_nothing_and_repeats_nothing(
+    server: Server, make_team: MakeTeam
+) -> None:
+    """Changes committed while a member catches up reach it exactly once, in order."""
+    team = await make_team()
+    token = await _token(server, team, 0)
+    variables = {"p": [str(team.project.id)]}
+    statuses = [TaskStatus.IN_PROGRESS, TaskStatus.TODO] * 10
+    async with graphql_socket(server.url, token) as live:
+        await live.subscribe("live", RESUME, {**variables, "after": None})
+        await asyncio.sleep(0.3)
+        await _change(server, team, TaskStatus.IN_REVIEW)
+        cursor = (await live.next_data())["taskStatusUpdated"]["cursor"]
+        async with graphql_socket(server.url, token) as resumed:
+            burst = asyncio.create_task(_changes(server, team, statuses))
+            await resumed.subscribe("r", RESUME, {**variables, "after": cursor})
+            await burst
+            seen = [await resumed.next_data() for _ in statuses]
+            expected = [await live.next_data() for _ in statuses]
+            with pytest.raises(TimeoutError):
+                await resumed.receive(0.5)
+    assert [e["taskStatusUpdated"]["task"]["version"] for e in seen] == list(range(3, 23))
+    assert seen == expected
+
+
+async def _changes(server: Server, team: Team, statuses: list[TaskStatus]) -> None:
+    for status in statuses:
+        await _change(server, team, status)
+        await asyncio.sleep(0)
