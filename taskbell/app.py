@@ -59,7 +59,12 @@ def create_app(settings: Settings) -> FastAPI:
         async with running(rt):
             yield
 
-    app = FastAPI(title="TaskBell", lifespan=lifespan)
+    telemetry = settings.opentelemetry
+    app = FastAPI(
+        title="TaskBell",
+        lifespan=lifespan,
+        telemetry={"tracing": telemetry, "metrics": telemetry, "logs": telemetry},
+    )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.state.runtime = rt
     router = graphql.create_router(build_schema(settings), rt)

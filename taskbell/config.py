@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     # Time in-flight requests get to finish on shutdown.
     shutdown_grace_seconds: float = 10.0
     log_level: str = "INFO"
+    # FastAPI's native OpenTelemetry; off, it costs nothing per request or socket.
+    opentelemetry: bool = False
 
     def resolved_channel_prefix(self) -> str:
         """Channels are namespaced per deployment so two of them can share one broker."""

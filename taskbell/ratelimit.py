@@ -1,7 +1,8 @@
 """Abuse limits: failed sign-ins per email and per address, operations per socket.
 
-Backed by the ``limits`` library: in Redis when the deployment broadcasts over
-Redis (so the budget is shared by every process), in memory otherwise. If Redis
+Sign-in budgets are kept by the ``limits`` library: in Redis when the
+deployment broadcasts over Redis (so the budget is shared by every process), in
+memory otherwise. A socket's budget is its own (``SocketBudget``). If Redis
 is unreachable the sign-in limit fails open and says so in the log: refusing
 every sign-in during a broker outage would be worse than a slower guesser.
 """
@@ -35,7 +36,6 @@ def _storage(settings: Settings) -> Storage:
 class Throttle:
     def __init__(self, settings: Settings) -> None:
         self._shared = MovingWindowRateLimiter(_storage(settings))
-        self._local = MovingWindowRateLimiter(MemoryStorage())
         self._prefix = settings.resolved_channel_prefix()
         self._per_email = parse(settings.login_failures_per_email)
         self._per_address = parse(settings.login_failures_per_address)
@@ -65,12 +65,33 @@ class Throttle:
             except Exception:
                 log.warning("could not record a failed sign-in", exc_info=True)
 
-    async def allow_operation(self, socket_key: str) -> bool:
-        """One more subscribe/complete on this socket; False once it floods."""
-        return await self._local.hit(self._per_socket, socket_key)
+    def socket_budget(self) -> SocketBudget:
+        return SocketBudget(self._per_socket)
 
     def _login_keys(self, email: str, address: str) -> list[tuple[RateLimitItem, str]]:
         return [
             (self._per_email, f"login-email:{email.strip().lower()}"),
             (self._per_address, f"login-address:{address}"),
         ]
+
+
+class SocketBudget:
+    """A socket's own budget of subscribe/complete messages, in fixed windows.
+
+    It lives and dies with the socket, so unlike a shared storage there are no
+    keys to expire or scan when thousands of sockets connect at once.
+    """
+
+    def __init__(self, limit: RateLimitItem) -> None:
+        self._amount = limit.amount
+        self._seconds = limit.get_expiry()
+        self._window_start = -math.inf
+        self._used = 0
+
+    def allow(self) -> bool:
+        """One more operation; False once this window's budget is spent."""
+        now = time.monotonic()
+        if now - self._window_start >= self._seconds:
+            self._window_start, self._used = now, 0
+        self._used += 1
+        return self._used <= self._amount

@@ -27,6 +27,7 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 from strawberry.subscriptions.protocols.graphql_ws.types import ConnectionInitMessage
 from strawberry.types.execution import PreExecutionError
 
+from taskbell.ratelimit import SocketBudget
 from taskbell.schema.context import Context
 from taskbell.web import grouping
 from taskbell.web.frames import EXTENSION, DirectSocket
@@ -46,8 +47,10 @@ class _SocketGuards:
     view: Any
     connection_acknowledged: bool
     max_subscriptions_per_connection: int | None
+    _operations: SocketBudget
 
     async def _guarded(self, handle: Callable[[], Awaitable[None]]) -> None:
+        self._operations = self.context.rt.throttle.socket_budget()
         presence = self.context.rt.presence
         presence.connection_opened(self, self._going_away)
         try:
@@ -118,7 +121,7 @@ class _SocketGuards:
         return socket
 
     async def _allow_operation(self) -> bool:
-        if await self.context.rt.throttle.allow_operation(f"socket:{id(self)}"):
+        if self._operations.allow():
             return True
         await self.websocket.close(code=CLOSE_TOO_MANY_OPERATIONS, reason="Too many operations")
         return False
