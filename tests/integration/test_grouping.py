@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import pytest
@@ -67,6 +67,21 @@ async def _token(server: Server, team: Team, index: int) -> str:
         return await users.issue_token(session, member.id)
 
 
+async def _eventually(condition: Callable[[], bool], seconds: float = 15) -> None:
+    """Poll until ``condition`` holds: a loaded machine may take a while to subscribe."""
+    async with asyncio.timeout(seconds):
+        while not condition():  # noqa: ASYNC110  # the server offers no event for this
+            await asyncio.sleep(0.05)
+
+
+async def _subscribed(server: Server, members: int) -> None:
+    """Wait until the groups hold ``members`` members, then for their streams to listen."""
+    await _eventually(
+        lambda: sum(len(g.members) for g in server.groups._groups.values()) == members
+    )
+    await asyncio.sleep(0.3)
+
+
 async def _change(server: Server, team: Team, status: TaskStatus) -> None:
     await tasks.update_task_status(server.runtime, team.owner, team.task.id, status, None)
 
@@ -85,7 +100,7 @@ async def test_identical_subscriptions_share_one_group_and_get_their_own_ids(
         await first.subscribe("a", SUBSCRIPTION, variables)
         await first.subscribe("b", SUBSCRIPTION, variables)
         await second.subscribe("c", SUBSCRIPTION, variables)
-        await asyncio.sleep(0.3)
+        await _subscribed(server, 3)
         assert len(server.groups._groups) == 1
         await _change(server, team, TaskStatus.IN_REVIEW)
         frames = [await first.receive(), await first.receive(), await second.receive()]
@@ -107,7 +122,7 @@ async def test_different_variables_form_different_groups(
     async with graphql_socket(server.url, token) as socket:
         await socket.subscribe("one", SUBSCRIPTION, {"p": [str(team.project.id)]})
         await socket.subscribe("all", SUBSCRIPTION, {"p": None})
-        await asyncio.sleep(0.3)
+        await _subscribed(server, 2)
         assert len(server.groups._groups) == 2
         await _change(server, team, TaskStatus.COMPLETED)
         ids = sorted([(await socket.receive())["id"], (await socket.receive())["id"]])
@@ -139,7 +154,7 @@ async def test_legacy_and_new_protocol_members_each_get_their_frames(
             )
         )
         await modern.subscribe("new", SUBSCRIPTION, variables)
-        await asyncio.sleep(0.3)
+        await _subscribed(server, 2)
         assert len(server.groups._groups) == 1
         await _change(server, team, TaskStatus.IN_PROGRESS)
         modern_frame = await modern.receive()
@@ -169,18 +184,18 @@ async def test_member_leaving_mid_stream_leaves_the_others_served(
     ):
         await stays.subscribe("s", SUBSCRIPTION, variables)
         await leaves.subscribe("l", SUBSCRIPTION, variables)
-        await asyncio.sleep(0.3)
+        await _subscribed(server, 2)
         await _change(server, team, TaskStatus.IN_PROGRESS)
         await stays.receive()
         await leaves.receive()
         await leaves.send({"id": "l", "type": "complete"})
-        await asyncio.sleep(0.2)
+        await _subscribed(server, 1)
         await _change(server, team, TaskStatus.IN_REVIEW)
         second = await stays.receive()
         assert second["payload"]["data"]["taskStatusUpdated"]["task"]["version"] == 3
         assert len(server.groups._groups) == 1
         await stays.send({"id": "s", "type": "complete"})
-        await asyncio.sleep(0.2)
+        await _eventually(lambda: not server.groups._groups)
     assert server.groups._groups == {}
 
 
@@ -202,7 +217,7 @@ async def test_different_users_share_a_group_and_lose_access_alone(
     ):
         await stays.subscribe("s", SUBSCRIPTION, variables)
         await removed.subscribe("r", SUBSCRIPTION, variables)
-        await asyncio.sleep(0.3)
+        await _subscribed(server, 2)
         assert len(server.groups._groups) == 1
         await _change(server, team, TaskStatus.IN_PROGRESS)
         assert await stays.next_data() == await removed.next_data()
@@ -230,7 +245,7 @@ async def test_resume_hands_over_to_the_group(server: Server, make_team: MakeTea
     variables = {"p": [str(team.project.id)]}
     async with graphql_socket(server.url, token) as live:
         await live.subscribe("live", RESUME, {**variables, "after": None})
-        await asyncio.sleep(0.3)
+        await _subscribed(server, 1)
         await _change(server, team, TaskStatus.IN_PROGRESS)
         cursor = (await live.next_data())["taskStatusUpdated"]["cursor"]
         await _change(server, team, TaskStatus.IN_REVIEW)
@@ -254,7 +269,7 @@ async def test_resume_during_a_burst_misses_nothing_and_repeats_nothing(
     statuses = [TaskStatus.IN_PROGRESS, TaskStatus.TODO] * 10
     async with graphql_socket(server.url, token) as live:
         await live.subscribe("live", RESUME, {**variables, "after": None})
-        await asyncio.sleep(0.3)
+        await _subscribed(server, 1)
         await _change(server, team, TaskStatus.IN_REVIEW)
         cursor = (await live.next_data())["taskStatusUpdated"]["cursor"]
         async with graphql_socket(server.url, token) as resumed:
