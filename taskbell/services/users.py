@@ -6,7 +6,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from taskbell import auth, events, models
@@ -88,33 +88,50 @@ async def login(rt: Runtime, email: str, password: str, address: str) -> tuple[s
         return await issue_token(session, user.id), user
 
 
+_TABLES = models.Base.metadata.tables
+_TOKENS = _TABLES[models.ApiToken.__tablename__]
+_USERS = _TABLES[models.User.__tablename__]
+# Every request runs this: Core, one joined statement, no ORM identity map.
+_LIVE_TOKEN = (
+    select(
+        _TOKENS.c.id.label("token_id"),
+        _TOKENS.c.last_used_at,
+        _USERS.c.id.label("user_id"),
+        _USERS.c.email,
+        _USERS.c.name,
+        _USERS.c.password_hash,
+        _USERS.c.created_at,
+    )
+    .join(_USERS, _USERS.c.id == _TOKENS.c.user_id)
+    .where(_TOKENS.c.token_hash == bindparam("digest"), _TOKENS.c.revoked_at.is_(None))
+)
+_TOUCH_TOKEN = (
+    update(_TOKENS)
+    .where(_TOKENS.c.id == bindparam("token_id"))
+    .values(last_used_at=bindparam("now"))
+)
+
+
 async def authenticate(sessions: Sessions, token: str | None) -> Identity | None:
     """Resolve a bearer token to its live user, or None."""
     if not token:
         return None
-    async with sessions() as session:
-        row = (
-            await session.execute(
-                select(models.ApiToken, models.User)
-                .join(models.User, models.User.id == models.ApiToken.user_id)
-                .where(
-                    models.ApiToken.token_hash == auth.token_digest(token),
-                    models.ApiToken.revoked_at.is_(None),
-                )
-            )
-        ).first()
+    async with sessions.connect() as connection:
+        row = (await connection.execute(_LIVE_TOKEN, {"digest": auth.token_digest(token)})).first()
     if row is None:
         return None
-    api_token, user = row
     now = utcnow()
-    if api_token.last_used_at is None or now - api_token.last_used_at > LAST_USED_GRANULARITY:
-        async with sessions.begin() as session:
-            await session.execute(
-                update(models.ApiToken)
-                .where(models.ApiToken.id == api_token.id)
-                .values(last_used_at=now)
-            )
-    return Identity(user=user, token_id=api_token.id)
+    if row.last_used_at is None or now - row.last_used_at > LAST_USED_GRANULARITY:
+        async with sessions.transaction() as connection:
+            await connection.execute(_TOUCH_TOKEN, {"token_id": row.token_id, "now": now})
+    user = models.User(
+        id=row.user_id,
+        email=row.email,
+        name=row.name,
+        password_hash=row.password_hash,
+        created_at=row.created_at,
+    )
+    return Identity(user=user, token_id=row.token_id)
 
 
 async def revoke_token(rt: Runtime, identity: Identity) -> None:
