@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -136,6 +137,13 @@ class RedisBackend(_ReconnectingBackend):
     async def publish(self, channel: str, message: Any) -> None:
         await self._publisher.publish(channel, message)
 
+    async def publish_many(self, messages: Sequence[tuple[str, str]]) -> None:
+        """One round trip for the lot: a pipeline, not a MULTI transaction."""
+        async with self._publisher.pipeline(transaction=False) as pipe:
+            for channel, message in messages:
+                pipe.publish(channel, message)
+            await pipe.execute()
+
     async def ping(self) -> bool:
         try:
             return bool(await self._publisher.ping())  # type: ignore[misc]  # redis-py types sync|async
@@ -212,6 +220,11 @@ class PostgresBackend(_ReconnectingBackend):
             self._publisher = await asyncpg.create_pool(self._url, min_size=1, max_size=4)
         await self._publisher.execute("SELECT pg_notify($1, $2)", channel, message)
 
+    async def publish_many(self, messages: Sequence[tuple[str, str]]) -> None:
+        if self._publisher is None:
+            self._publisher = await asyncpg.create_pool(self._url, min_size=1, max_size=4)
+        await self._publisher.executemany("SELECT pg_notify($1, $2)", messages)
+
     async def ping(self) -> bool:
         return self.healthy
 
@@ -251,6 +264,10 @@ class LocalBackend(MemoryBackend):
 
     async def ping(self) -> bool:
         return True
+
+    async def publish_many(self, messages: Sequence[tuple[str, str]]) -> None:
+        for channel, message in messages:
+            await self.publish(channel, message)
 
 
 Backend = RedisBackend | PostgresBackend | LocalBackend

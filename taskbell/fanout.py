@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
@@ -130,6 +130,26 @@ class Hub:
             log.warning("publish to %s failed (%r); it will be resynced", channel, error)
             return False
         self._metrics.events_published.inc()
+        return True
+
+    async def publish_many(self, messages: Sequence[tuple[str, events.Message]]) -> bool:
+        """Publish several messages in one go (one pipeline on Redis), in order.
+
+        Failures are handled as in ``publish``: on any error every channel of
+        the batch is marked for a ``Resync`` and each message counts as failed.
+        """
+        encoded = [(channel, events.encode(message)) for channel, message in messages]
+        try:
+            async with asyncio.timeout(PUBLISH_TIMEOUT):
+                await self._backend.publish_many(encoded)
+        except Exception as error:
+            self._unsynced.update(channel for channel, _ in encoded)
+            self._metrics.publish_failures.inc(len(encoded))
+            log.warning(
+                "publish of %d messages failed (%r); they will be resynced", len(encoded), error
+            )
+            return False
+        self._metrics.events_published.inc(len(encoded))
         return True
 
     async def _repair_forever(self) -> None:
