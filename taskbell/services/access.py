@@ -10,6 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from taskbell import models
 from taskbell.errors import Forbidden
 
+NOT_A_MEMBER = "You are not a member of this project."
+
 
 async def is_member(session: AsyncSession, user_id: int, project_id: int) -> bool:
     found = await session.get(models.ProjectMember, (project_id, user_id))
@@ -37,7 +39,7 @@ async def membership_versions(session: AsyncSession, project_ids: list[int]) -> 
 async def require_member(session: AsyncSession, user_id: int, project_id: int) -> None:
     """Writes and subscriptions to a foreign (or unknown) project are FORBIDDEN."""
     if not await is_member(session, user_id, project_id):
-        raise Forbidden("You are not a member of this project.")
+        raise Forbidden(NOT_A_MEMBER)
 
 
 async def subscription_scope(

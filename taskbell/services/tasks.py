@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import (
+    ColumnElement,
+    FromClause,
+    Insert,
+    Integer,
+    Row,
+    Select,
+    bindparam,
+    exists,
+    insert,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from taskbell import events, models
-from taskbell.domain import TaskStatus, status_change_message
-from taskbell.errors import BadUserInput, Conflict, NotFound
+from taskbell.domain import NotificationKind, TaskStatus, status_change_message
+from taskbell.errors import BadUserInput, Conflict, Forbidden, NotFound
 from taskbell.models.base import utcnow
 from taskbell.runtime import Runtime
 from taskbell.services import access, log
@@ -59,13 +73,23 @@ async def update_task_status(
     status: TaskStatus,
     expected_version: int | None,
 ) -> models.Task:
-    """Change, log and notify in one transaction; publish only after it commits."""
+    """Change, log and notify in one transaction; publish only after it commits.
+
+    Core statements, not the ORM's unit of work: lock the task (with the
+    caller's membership), bump the project's sequence, then write the task,
+    its event and every other member's notification (one statement on
+    PostgreSQL, three on SQLite, where round trips cost nothing).
+    """
     started = time.perf_counter()
-    async with rt.sessions.begin() as session:
-        task = await session.get(models.Task, task_id, with_for_update=True)
-        if task is None:
+    async with rt.sessions.transaction() as connection:
+        found = (
+            await connection.execute(_LOCK_TASK, {"task_id": task_id, "actor_id": actor.id})
+        ).first()
+        if found is None:
             raise NotFound("Task not found.")
-        await access.require_member(session, actor.id, task.project_id)
+        task = _task_from_row(task_id, found)
+        if not found.is_member:
+            raise Forbidden(access.NOT_A_MEMBER)
         if expected_version is not None and expected_version != task.version:
             raise Conflict(
                 f"The task is at version {task.version}, not {expected_version}.",
@@ -74,77 +98,182 @@ async def update_task_status(
         if task.status == status:
             return task
         # Bumping the project's sequence takes its row lock until commit, so
-        # positions are handed out in commit order (see taskbell.cursors).
+        # positions are handed out in commit order (see taskbell.cursors). The
+        # recipients are read after it, so they match its membership version.
         position, project_name, membership_version = (
-            await session.execute(
-                update(models.Project)
-                .where(models.Project.id == task.project_id)
-                .values(event_seq=models.Project.event_seq + 1)
-                .returning(
-                    models.Project.event_seq,
-                    models.Project.name,
-                    models.Project.membership_version,
-                )
-            )
+            await connection.execute(_BUMP_SEQUENCE, {"project_id": task.project_id})
         ).one()
-        now, old_status = utcnow(), task.status
-        task.status, task.version = status, task.version + 1
-        task.updated_at, task.updated_by_id = now, actor.id
         event = models.TaskEvent(
             project_id=task.project_id,
             position=position,
-            task_id=task.id,
-            old_status=old_status,
+            task_id=task_id,
+            old_status=task.status,
             new_status=status,
-            task_version=task.version,
+            task_version=task.version + 1,
             actor_id=actor.id,
-            occurred_at=now,
+            occurred_at=utcnow(),
         )
-        session.add(event)
-        await session.flush()
-        recorded = await _notify_other_members(session, event, actor, task.title)
+        task.status, task.version = status, event.task_version
+        task.updated_at, task.updated_by_id = event.occurred_at, actor.id
+        recorded = await _record(connection, event, actor, task.title)
     change = log.to_message(event, task, project_name, membership_version, actor.name, actor.email)
     await _publish(rt, change, recorded)
     rt.metrics.mutation_seconds.observe(time.perf_counter() - started)
     return task
 
 
-async def _notify_other_members(
-    session: AsyncSession, event: models.TaskEvent, actor: models.User, title: str
-) -> list[events.NotificationRecorded]:
-    recipients = await session.scalars(
-        select(models.ProjectMember.user_id).where(
-            models.ProjectMember.project_id == event.project_id,
-            models.ProjectMember.user_id != actor.id,
+_TABLES = models.Base.metadata.tables
+_TASKS = _TABLES[models.Task.__tablename__]
+_EVENTS = _TABLES[models.TaskEvent.__tablename__]
+_NOTIFICATIONS = _TABLES[models.Notification.__tablename__]
+_PROJECTS = _TABLES[models.Project.__tablename__]
+_MEMBERS = _TABLES[models.ProjectMember.__tablename__]
+
+# The task row is locked first and the project row second, as before; the
+# membership check rides along instead of costing a round trip of its own.
+_LOCK_TASK = (
+    select(
+        _TASKS.c.project_id,
+        _TASKS.c.title,
+        _TASKS.c.status,
+        _TASKS.c.version,
+        _TASKS.c.assignee_id,
+        _TASKS.c.updated_at,
+        _TASKS.c.updated_by_id,
+        exists()
+        .where(
+            _MEMBERS.c.project_id == _TASKS.c.project_id,
+            _MEMBERS.c.user_id == bindparam("actor_id"),
         )
+        .label("is_member"),
     )
-    message = status_change_message(actor.name, title, event.old_status, event.new_status)
-    rows = [
-        {
-            "recipient_id": recipient,
-            "event_id": event.id,
-            "project_id": event.project_id,
-            "task_id": event.task_id,
-            "actor_id": actor.id,
-            "message": message,
-            "created_at": event.occurred_at,
-        }
-        for recipient in recipients
-    ]
-    if not rows:
-        return []
-    inserted = await session.execute(
-        insert(models.Notification).returning(
-            models.Notification.id, models.Notification.recipient_id
-        ),
-        rows,
+    .where(_TASKS.c.id == bindparam("task_id"))
+    .with_for_update(of=_TASKS)
+)
+_BUMP_SEQUENCE = (
+    update(_PROJECTS)
+    .where(_PROJECTS.c.id == bindparam("project_id"))
+    .values(event_seq=_PROJECTS.c.event_seq + 1)
+    .returning(_PROJECTS.c.event_seq, _PROJECTS.c.name, _PROJECTS.c.membership_version)
+)
+# These three take their values from one dict of bind parameters (see _record).
+# None of its keys may name a column of ``tasks``: Core would add it to the SET.
+_CHANGE_TASK = (
+    update(_TASKS)
+    .where(_TASKS.c.id == bindparam("task_id"))
+    .values(
+        status=bindparam("new_status"),
+        version=bindparam("task_version"),
+        updated_at=bindparam("occurred_at"),
+        updated_by_id=bindparam("actor_id"),
     )
+)
+_RECORD_EVENT = (
+    insert(_EVENTS)
+    .values(
+        project_id=bindparam("project"),
+        position=bindparam("position"),
+        task_id=bindparam("task_id"),
+        old_status=bindparam("old_status"),
+        new_status=bindparam("new_status"),
+        task_version=bindparam("task_version"),
+        actor_id=bindparam("actor_id"),
+        occurred_at=bindparam("occurred_at"),
+    )
+    .returning(_EVENTS.c.id)
+)
+
+
+def _notify_members(event_id: ColumnElement[int], source: FromClause = _MEMBERS) -> Insert:
+    """``INSERT ... SELECT``: a notification for every member but the actor."""
+    members = select(
+        _MEMBERS.c.user_id,
+        event_id,
+        _MEMBERS.c.project_id,
+        bindparam("task_id", type_=Integer),
+        bindparam("actor_id", type_=Integer),
+        bindparam("kind", type_=_NOTIFICATIONS.c.kind.type),
+        bindparam("message", type_=_NOTIFICATIONS.c.message.type),
+        bindparam("occurred_at", type_=_NOTIFICATIONS.c.created_at.type),
+    ).where(
+        _MEMBERS.c.project_id == bindparam("project"),
+        _MEMBERS.c.user_id != bindparam("actor_id"),
+    )
+    columns = ["recipient_id", "event_id", "project_id", "task_id", "actor_id", "kind"]
+    return (
+        insert(_NOTIFICATIONS)
+        .from_select([*columns, "message", "created_at"], members.select_from(source))
+        .returning(_NOTIFICATIONS.c.id, _NOTIFICATIONS.c.recipient_id)
+    )
+
+
+_NOTIFY = _notify_members(bindparam("event_id", type_=Integer))
+
+
+def _record_in_one_statement() -> Select[int, int | None, int | None]:
+    """PostgreSQL: the three writes as data-modifying CTEs, one round trip."""
+    event = _RECORD_EVENT.cte("event")
+    notes = _notify_members(event.c.id, event.join(_MEMBERS, true())).cte("notes")
+    return (
+        select(event.c.id, notes.c.id, notes.c.recipient_id)
+        .select_from(event.outerjoin(notes, true()))
+        .add_cte(_CHANGE_TASK.cte("changed_task"))
+    )
+
+
+_RECORD = _record_in_one_statement()
+
+
+def _task_from_row(task_id: int, row: Row[Any]) -> models.Task:
+    return models.Task(
+        id=task_id,
+        project_id=row.project_id,
+        title=row.title,
+        status=row.status,
+        version=row.version,
+        assignee_id=row.assignee_id,
+        updated_at=row.updated_at,
+        updated_by_id=row.updated_by_id,
+    )
+
+
+async def _record(
+    connection: AsyncConnection, event: models.TaskEvent, actor: models.User, title: str
+) -> list[events.NotificationRecorded]:
+    """Write the task, its event (setting ``event.id``) and the members' notifications."""
+    values: dict[str, Any] = {
+        "project": event.project_id,
+        "position": event.position,
+        "task_id": event.task_id,
+        "old_status": event.old_status,
+        "new_status": event.new_status,
+        "task_version": event.task_version,
+        "actor_id": event.actor_id,
+        "occurred_at": event.occurred_at,
+        "kind": NotificationKind.TASK_STATUS_CHANGED,
+        "message": status_change_message(actor.name, title, event.old_status, event.new_status),
+    }
+    if connection.dialect.name == "postgresql":
+        rows = (await connection.execute(_RECORD, values)).all()
+        event.id = rows[0][0]
+        return [
+            events.NotificationRecorded(nid, rid)
+            for _, nid, rid in rows
+            if nid is not None and rid is not None
+        ]
+    await connection.execute(_CHANGE_TASK, values)
+    event.id = (await connection.execute(_RECORD_EVENT, values)).scalar_one()
+    inserted = await connection.execute(_NOTIFY, {**values, "event_id": event.id})
     return [events.NotificationRecorded(nid, rid) for nid, rid in inserted]
 
 
 async def _publish(
     rt: Runtime, change: events.TaskStatusChanged, recorded: list[events.NotificationRecorded]
 ) -> None:
-    await rt.hub.publish(events.project_channel(rt.channel_prefix, change.project_id), change)
-    for note in recorded:
-        await rt.hub.publish(events.user_channel(rt.channel_prefix, note.recipient_id), note)
+    """The event, then each recipient's notification: one batch, not one await per message."""
+    prefix = rt.channel_prefix
+    messages: list[tuple[str, events.Message]] = [
+        (events.project_channel(prefix, change.project_id), change)
+    ]
+    messages += [(events.user_channel(prefix, note.recipient_id), note) for note in recorded]
+    await rt.hub.publish_many(messages)

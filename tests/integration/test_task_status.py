@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
+from sqlalchemy import event as sa_event
 from sqlalchemy import func, select
 
 from taskbell import events, models
-from taskbell.domain import TaskStatus
+from taskbell.domain import NotificationKind, TaskStatus
 from taskbell.errors import Conflict, Forbidden, NotFound
 from taskbell.runtime import Runtime
 from taskbell.services import tasks
@@ -134,3 +136,77 @@ async def test_concurrent_writers_get_gapless_positions(rt: Runtime, make_team: 
             )
         )
     assert positions == list(range(1, 33))
+
+
+async def test_notifications_carry_the_event_they_announce(
+    rt: Runtime, make_team: MakeTeam
+) -> None:
+    """Every notification points at its event, task, project and actor, unread, stamped alike."""
+    team = await make_team(size=3)
+    await tasks.update_task_status(rt, team.owner, team.task.id, TaskStatus.COMPLETED, None)
+    async with rt.sessions() as session:
+        event = await session.scalar(
+            select(models.TaskEvent).where(models.TaskEvent.task_id == team.task.id)
+        )
+        assert event is not None
+        notes = list(
+            await session.scalars(
+                select(models.Notification).where(models.Notification.event_id == event.id)
+            )
+        )
+        task = await session.get_one(models.Task, team.task.id)
+    assert (event.old_status, event.new_status, event.task_version) == (
+        TaskStatus.TODO,
+        TaskStatus.COMPLETED,
+        2,
+    )
+    assert (task.updated_at, task.updated_by_id) == (event.occurred_at, team.owner.id)
+    assert len(notes) == 2
+    for note in notes:
+        assert (note.project_id, note.task_id, note.actor_id) == (
+            team.project.id,
+            team.task.id,
+            team.owner.id,
+        )
+        assert (note.kind, note.created_at, note.read_at) == (
+            NotificationKind.TASK_STATUS_CHANGED,
+            event.occurred_at,
+            None,
+        )
+
+
+async def test_change_in_a_one_member_project_notifies_nobody(
+    rt: Runtime, make_team: MakeTeam
+) -> None:
+    """The event is recorded and published; there is no one else to notify."""
+    team = await make_team(size=1)
+    channel = events.project_channel(rt.channel_prefix, team.project.id)
+    own = events.user_channel(rt.channel_prefix, team.owner.id)
+    async with rt.hub.listen([channel, own], buffer=10) as inbox:
+        task = await tasks.update_task_status(
+            rt, team.owner, team.task.id, TaskStatus.IN_PROGRESS, 1
+        )
+        message = await asyncio.wait_for(inbox.get(), 5)
+        await asyncio.sleep(0.2)
+        assert len(inbox) == 0
+    assert isinstance(message, events.TaskStatusChanged)
+    assert (message.task_version, task.version) == (2, 2)
+    assert await _count(rt, models.TaskEvent, task_id=team.task.id) == 1
+    assert await _count(rt, models.Notification, task_id=team.task.id) == 0
+
+
+async def test_status_change_takes_few_statements(rt: Runtime, make_team: MakeTeam) -> None:
+    """Lock, sequence, then one write on PostgreSQL (three on SQLite), however big the team."""
+    team = await make_team(size=6)
+    statements: list[str] = []
+
+    def record(*args: Any) -> None:
+        statements.append(args[2])
+
+    sa_event.listen(rt.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        await tasks.update_task_status(rt, team.owner, team.task.id, TaskStatus.IN_REVIEW, None)
+    finally:
+        sa_event.remove(rt.engine.sync_engine, "before_cursor_execute", record)
+    writes = [s for s in statements if not s.startswith("BEGIN")]
+    assert len(writes) == (3 if rt.engine.dialect.name == "postgresql" else 5)
