@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 from typing import Any
 
@@ -50,9 +51,22 @@ def server_config(app: FastAPI, host: str, port: int, **options: Any) -> uvicorn
     )
 
 
+class QuietWebSocketAccepts(logging.Filter):
+    """Drop uvicorn's line per accepted WebSocket (``TASKBELL_LOG_LEVEL=DEBUG`` keeps it).
+
+    At thousands of sockets it is noise, and formatting it was 8% of the CPU a
+    reconnect storm costs; ``/metrics`` and ``/ws/stats`` count sockets instead.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and record.msg.endswith('" [accepted]'))
+
+
 def serve(app: FastAPI, host: str, port: int) -> None:
     rt: Runtime = app.state.runtime
     config = server_config(app, host, port)
+    if rt.settings.log_level.upper() != "DEBUG":
+        logging.getLogger("uvicorn.error").addFilter(QuietWebSocketAccepts())
     listener = config.bind_socket()
     if rt.settings.socket_send_buffer_bytes:
         # Accepted connections inherit the listening socket's buffer size (Linux).
