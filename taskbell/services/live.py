@@ -90,10 +90,10 @@ async def authorize(
 ) -> tuple[list[int], Positions | None]:
     """The projects the subscription covers, and where to resume; raises on refusal."""
     resume_from = decode_cursor(after) if after is not None else None
-    async with rt.sessions() as session:
-        scope = await access.subscription_scope(session, viewer.user.id, project_ids)
-        if resume_from is not None:
-            _starting_positions(await log.heads(session, scope), resume_from)
+    async with rt.sessions.connect() as connection:
+        scope = await access.subscription_scope(connection, viewer.user.id, project_ids)
+    if resume_from is not None:
+        await resume_positions(rt, scope, resume_from)  # refuses a cursor from elsewhere
     return scope, resume_from
 
 
