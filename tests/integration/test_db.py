@@ -28,12 +28,11 @@ async def _hang_up_on_the_pool(rt: Runtime) -> None:
     await asyncio.sleep(0.5)  # the pooled sockets see the server close them
 
 
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)  # SQLite has no server
 async def test_reads_and_writes_survive_the_server_closing_pooled_connections(
-    rt: Runtime, database_url: str, make_user: MakeUser
+    rt: Runtime, make_user: MakeUser
 ) -> None:
     """No pre-ping, yet the first statements after the hang-up succeed on fresh connections."""
-    if not database_url.startswith("postgresql"):
-        pytest.skip("SQLite has no server to hang up")
     user = await make_user()
     async with rt.sessions() as a, rt.sessions() as b:  # two pooled connections
         assert await a.scalar(text("SELECT 1")) == await b.scalar(text("SELECT 1")) == 1
