@@ -76,6 +76,10 @@ async def test_stalled_client_is_closed_while_others_keep_receiving(
         ws_ping_interval_seconds="600",  # only our slow-consumer guard may close it
     )
     team = await make_team(server, members=2, tasks=4)
+    # Warm the server up first (statement caches, pools, allocator arenas), so the
+    # RSS comparison measures what the stalled client costs, not a cold start.
+    # 24 changes per task bring each back to the status it started in.
+    await asyncio.gather(*(_write(server, team, t, 24) for t in team.task_ids))
     process = psutil.Process(server.pid)
     stalled = StalledClient(server.port)
     subscribe: dict[str, object] = {
