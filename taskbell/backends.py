@@ -216,9 +216,7 @@ class PostgresBackend(_ReconnectingBackend):
                     await self._listener.remove_listener(channel, self._on_notify)
 
     async def publish(self, channel: str, message: Any) -> None:
-        if self._publisher is None:
-            self._publisher = await asyncpg.create_pool(self._url, min_size=1, max_size=4)
-        await self._publisher.execute("SELECT pg_notify($1, $2)", channel, message)
+        await self.publish_many([(channel, message)])
 
     async def publish_many(self, messages: Sequence[tuple[str, str]]) -> None:
         if self._publisher is None:

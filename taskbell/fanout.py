@@ -115,28 +115,16 @@ class Hub:
         return bool(await self._backend.ping())
 
     async def publish(self, channel: str, message: events.Message) -> bool:
-        """Publish after commit; a failure is logged and counted, never raised.
-
-        The database is the source of truth: the channel is marked, and once the
-        broker answers again a ``Resync`` on it makes every subscriber re-read
-        the log, in every process.
-        """
-        try:
-            async with asyncio.timeout(PUBLISH_TIMEOUT):
-                await self._broadcast.publish(channel, events.encode(message))
-        except Exception as error:
-            self._unsynced.add(channel)
-            self._metrics.publish_failures.inc()
-            log.warning("publish to %s failed (%r); it will be resynced", channel, error)
-            return False
-        self._metrics.events_published.inc()
-        return True
+        """Publish one message after commit (see ``publish_many``)."""
+        return await self.publish_many([(channel, message)])
 
     async def publish_many(self, messages: Sequence[tuple[str, events.Message]]) -> bool:
-        """Publish several messages in one go (one pipeline on Redis), in order.
+        """Publish after commit, in order and in one go (one pipeline on Redis).
 
-        Failures are handled as in ``publish``: on any error every channel of
-        the batch is marked for a ``Resync`` and each message counts as failed.
+        A failure is logged and counted, never raised. The database is the
+        source of truth: every channel of the batch is marked, and once the
+        broker answers again a ``Resync`` on it makes every subscriber re-read
+        the log, in every process.
         """
         encoded = [(channel, events.encode(message)) for channel, message in messages]
         try:
@@ -145,9 +133,8 @@ class Hub:
         except Exception as error:
             self._unsynced.update(channel for channel, _ in encoded)
             self._metrics.publish_failures.inc(len(encoded))
-            log.warning(
-                "publish of %d messages failed (%r); they will be resynced", len(encoded), error
-            )
+            channels = ", ".join(sorted({channel for channel, _ in encoded}))
+            log.warning("publish to %s failed (%r); it will be resynced", channels, error)
             return False
         self._metrics.events_published.inc(len(encoded))
         return True
