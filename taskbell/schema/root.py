@@ -7,6 +7,7 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
+from graphql.validation import ASTValidationRule
 from strawberry.extensions import (
     AddValidationRules,
     MaxAliasesLimiter,
@@ -154,15 +155,22 @@ class TaskBellSchema(strawberry.Schema):
         """Expected errors are the client's business; ErrorCodes logs the unexpected ones."""
 
 
-def build_schema(settings: Settings | None = None) -> strawberry.Schema:
-    """The schema with the configured depth, alias and token limits."""
-    settings = settings or Settings()
-    # The limiters' rule classes are made once: ValidationCache keys on them, and a
-    # limiter built per request makes new classes, so nothing would ever hit.
-    rules = [
+def query_limit_rules(settings: Settings) -> list[type[ASTValidationRule]]:
+    """The configured depth and alias limits, as validation rules.
+
+    Made once per schema: ValidationCache keys on the rule classes, and a
+    limiter built per request makes new classes, so nothing would ever hit.
+    """
+    return [
         *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
     ]
+
+
+def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+    """The schema with the configured depth, alias and token limits."""
+    settings = settings or Settings()
+    rules = query_limit_rules(settings)
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
         ErrorCodes,
         lambda: AddValidationRules(rules),

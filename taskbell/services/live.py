@@ -28,6 +28,8 @@ from taskbell.services import access, log, notifications, users
 from taskbell.services.users import Identity
 
 Delivery = tuple[events.TaskStatusChanged, str]
+TOKEN_REVOKED = "This token was revoked; sign in again."
+NO_LONGER_A_MEMBER = "You are no longer a member of this project."
 
 
 class Audience(Protocol):
@@ -156,13 +158,13 @@ def revocation_error(
 ) -> DomainError | None:
     """Why ``message`` ends the viewer's subscription over ``scope``, if it does."""
     if isinstance(message, events.TokenRevoked) and message.token_id == viewer.token_id:
-        return Unauthenticated("This token was revoked; sign in again.")
+        return Unauthenticated(TOKEN_REVOKED)
     if (
         isinstance(message, events.MembershipRevoked)
         and message.user_id == viewer.user.id
         and message.project_id in scope
     ):
-        return Forbidden("You are no longer a member of this project.")
+        return Forbidden(NO_LONGER_A_MEMBER)
     return None
 
 
@@ -178,9 +180,9 @@ async def access_errors(
     errors: dict[int, DomainError] = {}
     for viewer in viewers:
         if viewer.token_id not in live_tokens:
-            errors[viewer.token_id] = Unauthenticated("This token was revoked; sign in again.")
+            errors[viewer.token_id] = Unauthenticated(TOKEN_REVOKED)
         elif viewer.user.id not in members:
-            errors[viewer.token_id] = Forbidden("You are no longer a member of this project.")
+            errors[viewer.token_id] = Forbidden(NO_LONGER_A_MEMBER)
     return errors
 
 
@@ -203,6 +205,7 @@ async def notifications_received(
 ) -> AsyncGenerator[models.Notification, None]:
     """Yield the caller's notifications as they are recorded, until the token is revoked."""
     user_id = viewer.user.id
+    audience = Viewer(rt, viewer)
     channel = events.user_channel(rt.channel_prefix, user_id)
     presence_key = rt.presence.subscription_started(user_id, ())
     try:
@@ -210,9 +213,9 @@ async def notifications_received(
             last_seen = await notifications.latest_id(rt.sessions, user_id)
             while True:
                 message = await inbox.get()
-                Viewer(rt, viewer).check(message, ())
+                audience.check(message, ())
                 if isinstance(message, events.Resync):
-                    await Viewer(rt, viewer).recheck([])
+                    await audience.recheck([])
                 if isinstance(message, events.NotificationRecorded | events.Resync):
                     # Read what is new rather than trusting the message: this
                     # also recovers anything a lost publish or a resync hid.

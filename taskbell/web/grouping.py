@@ -40,7 +40,6 @@ from graphql import (
 )
 from graphql.execution import Executor, execute_subscription_event, get_argument_values
 from graphql.validation import ASTValidationRule
-from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 from strawberry.schema import BaseSchema
 
 from taskbell import events
@@ -50,6 +49,7 @@ from taskbell.resolvers.common import parse_ids
 from taskbell.runtime import Runtime
 from taskbell.schema.context import Context
 from taskbell.schema.errors import present_errors
+from taskbell.schema.root import query_limit_rules
 from taskbell.schema.types import TaskStatusEvent
 from taskbell.services import live
 from taskbell.services.users import Identity
@@ -137,6 +137,10 @@ class Member:
             self.ended = payload
             self._ready.set()
 
+    def fail(self, error: BaseException) -> None:
+        """End with ``error`` as the final payload (its code, masked when unexpected)."""
+        self.end(_error_payload(error, self.request_id))
+
     async def handed_over(self) -> Delivery | None:
         """The next delivery kept during catch-up; None once the member has ended."""
         assert self._handover is not None
@@ -208,11 +212,9 @@ class Groups:
         self._groups: dict[GroupKey, Group] = {}
         self._documents: dict[str, DocumentNode | None] = {}
         self._rechecks: set[asyncio.Task[None]] = set()
-        settings = rt.settings
         self._rules: list[type[ASTValidationRule]] = [
             *specified_rules,
-            *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
-            *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
+            *query_limit_rules(rt.settings),
         ]
 
     async def plan(self, viewer: Identity, payload: dict[str, Any]) -> Plan | None:
@@ -324,7 +326,7 @@ class Groups:
                         member.deliver(delivery)
         except Exception as error:  # the stream ended: a failure
             for member in list(group.members):
-                member.end(_error_payload(error, member.request_id))
+                member.fail(error)
         finally:
             if self._groups.get(group.key) is group:
                 del self._groups[group.key]
@@ -373,7 +375,7 @@ class Groups:
         for member in members:
             error = errors.get(member.viewer.token_id)
             if error is not None:
-                member.end(_error_payload(error, member.request_id))
+                member.fail(error)
 
 
 @dataclass(eq=False)
@@ -404,12 +406,12 @@ class _Watch:
     def offer(self, message: events.Message) -> None:
         error = live.revocation_error(message, self.member.viewer, self.group.key.scope)
         if error is not None:
-            self.member.end(_error_payload(error, self.member.request_id))
+            self.member.fail(error)
         elif isinstance(message, events.Resync):
             self.groups._recheck_soon(self.group, [self.member])
 
     def fail(self, error: BaseException) -> None:
-        self.member.end(_error_payload(error, self.member.request_id))
+        self.member.fail(error)
 
 
 def _cursor_variable(root: FieldNode) -> str | None:
