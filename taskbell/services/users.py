@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,6 +25,8 @@ class Identity:
 
     user: models.User
     token_id: int
+    # When the credential stops working; live subscriptions end then (None: never).
+    expires_at: datetime | None = None
 
 
 def credentials(user: models.User, token: str, password: str) -> dict[str, str]:
