@@ -20,7 +20,7 @@ check: venv  ## lint, format check and types
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy taskbell tests
 
 schema: venv  ## re-export schema.graphql from the live schema
-	$(PY) -c "from taskbell.schema.root import build_schema; print(build_schema().as_str())" > schema.graphql
+	$(PY) -c "from taskbell.api import build_schema; print(build_schema().as_str())" > schema.graphql
 
 bench: venv  ## benchmark vs the peers (7-15 min): bench/results/latest.{md,json,png}
 	npm ci --prefix bench --no-audit --no-fund && $(VENV)/bin/pip install -q -r bench/requirements.txt

@@ -9,30 +9,32 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from taskbell import api
 from taskbell.config import Settings
 from taskbell.db import create_engine, create_sessions
-from taskbell.fanout import Hub
 from taskbell.metrics import Metrics
-from taskbell.presence import Presence
 from taskbell.ratelimit import Throttle
+from taskbell.realtime.groups import Groups
+from taskbell.realtime.hub import Hub
+from taskbell.realtime.stats import Stats
 from taskbell.runtime import Runtime
-from taskbell.schema.root import build_schema
 from taskbell.web import graphql, routes
 from taskbell.web.limits import BodySizeLimit
+from taskbell.web.streams import HttpSubscriptions
 
 
 def build_runtime(settings: Settings) -> Runtime:
     """Wire the long-lived parts; nothing connects until ``running`` enters."""
     engine = create_engine(settings)
-    presence = Presence()
-    metrics = Metrics(presence)
+    stats = Stats()
+    metrics = Metrics(stats)
     return Runtime(
         settings=settings,
         engine=engine,
         sessions=create_sessions(engine),
         hub=Hub(settings.broadcast_url, metrics),
         metrics=metrics,
-        presence=presence,
+        stats=stats,
         throttle=Throttle(settings),
         channel_prefix=settings.resolved_channel_prefix(),
     )
@@ -65,11 +67,13 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
         telemetry={"tracing": telemetry, "metrics": telemetry, "logs": telemetry},
     )
+    app.add_middleware(HttpSubscriptions)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.state.runtime = rt
-    router = graphql.create_router(build_schema(settings), rt)
-    app.state.groups = router.groups  # for inspection; None when grouping is off
-    app.include_router(router, prefix="/graphql")
+    schema = api.build_schema(settings)
+    groups = Groups(schema, rt, api.LIVE_FIELDS, api.query_limit_rules(settings))
+    app.state.groups = groups  # the realtime core's entry point for every transport
+    app.include_router(graphql.create_router(schema, rt, groups), prefix="/graphql")
     app.include_router(routes.router)
     app.mount("/static", StaticFiles(directory=routes.STATIC_DIR), name="static")
     return app

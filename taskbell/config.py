@@ -24,9 +24,12 @@ class Settings(BaseSettings):
     allowed_origins: list[str] = Field(default_factory=list)
     max_subscriptions_per_connection: int = 100
     connection_init_timeout_seconds: float = 5.0
+    # Messages a subscription's broker inbox holds before it re-reads the log instead.
     subscription_buffer: int = 1000
-    # Identical live subscriptions share one execution per event (taskbell.web.grouping).
-    grouped_subscriptions: bool = True
+    # The slow-client rule (taskbell.realtime.output): a connection more than this many
+    # bytes behind is closed (Centrifugo's default), as is one whose writes stay blocked
+    # for send_timeout_seconds.
+    client_buffer_bytes: int = 1024 * 1024
     replay_batch_size: int = 500
     max_query_depth: int = 8
     max_aliases: int = 30
@@ -38,7 +41,7 @@ class Settings(BaseSettings):
     socket_operations_limit: str = "60/10 seconds"
     max_body_bytes: int = 64 * 1024
     max_message_bytes: int = 64 * 1024
-    # A socket whose send stays blocked this long is too far behind: closed (4413).
+    # A connection whose writes stay blocked this long is too far behind: closed (4413).
     send_timeout_seconds: float = 10.0
     # Kernel send buffer per connection (0: the OS autotunes it, up to megabytes).
     # A fixed size bounds memory per socket and lets a stalled reader show up as

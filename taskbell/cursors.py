@@ -9,6 +9,9 @@ so within a project positions become visible in exactly their order, with no
 holes. Positions are per project, so a cursor that spans several projects is a
 small vector ``{project id: position}``; it is versioned and base64-encoded so
 clients treat it as opaque.
+
+Notification cursors are the same vector with one entry, keyed by the
+recipient, and their own prefix so one kind is never taken for the other.
 """
 
 from __future__ import annotations
@@ -20,20 +23,21 @@ import json
 from taskbell.errors import BadUserInput
 
 Positions = dict[int, int]
-_VERSION = "v1"
+TASK_EVENTS = "v1"  # keyed by project
+NOTIFICATIONS = "n1"  # keyed by recipient
 
 
-def encode_cursor(positions: Positions) -> str:
+def encode_cursor(positions: Positions, kind: str = TASK_EVENTS) -> str:
     body = json.dumps({str(k): v for k, v in sorted(positions.items())}, separators=(",", ":"))
     token = base64.urlsafe_b64encode(body.encode()).decode().rstrip("=")
-    return f"{_VERSION}.{token}"
+    return f"{kind}.{token}"
 
 
-def decode_cursor(cursor: str) -> Positions:
+def decode_cursor(cursor: str, kind: str = TASK_EVENTS) -> Positions:
     """Parse a cursor this server issued; anything else is the client's mistake."""
     try:
         version, _, token = cursor.partition(".")
-        if version != _VERSION:
+        if version != kind:
             raise ValueError(version)
         body = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
         positions = {int(k): int(v) for k, v in body.items()}

@@ -40,11 +40,38 @@ class TaskStatusChanged:
             self.actor_name, self.task_title, self.old_status, self.new_status
         )
 
+    @property
+    def stream_key(self) -> int:
+        """Events are ordered per project."""
+        return self.project_id
+
+    @property
+    def access_version(self) -> int:
+        return self.membership_version
+
 
 @dataclass(frozen=True, slots=True)
 class NotificationRecorded:
+    """One recipient's new notification, whole, so delivering it costs no query."""
+
     notification_id: int
     recipient_id: int
+    position: int
+    event_id: int
+    project_id: int
+    task_id: int | None
+    actor_id: int | None
+    message: str
+    created_at: datetime
+
+    @property
+    def stream_key(self) -> int:
+        """Notifications are ordered per recipient."""
+        return self.recipient_id
+
+    @property
+    def access_version(self) -> int:
+        return 0  # a recipient's own notifications stay theirs
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +116,8 @@ def encode(message: Message) -> str:
         body["old_status"] = message.old_status.value
         body["new_status"] = message.new_status.value
         body["occurred_at"] = message.occurred_at.isoformat()
+    elif isinstance(message, NotificationRecorded):
+        body["created_at"] = message.created_at.isoformat()
     body["type"] = type(message).__name__
     return json.dumps(body, separators=(",", ":"))
 
@@ -104,6 +133,8 @@ def decode(raw: str | bytes) -> Message:
         body["old_status"] = TaskStatus(body["old_status"])
         body["new_status"] = TaskStatus(body["new_status"])
         body["occurred_at"] = datetime.fromisoformat(body["occurred_at"])
+    elif kind is NotificationRecorded and "created_at" in body:
+        body["created_at"] = datetime.fromisoformat(body["created_at"])
     try:
         return kind(**body)
     except TypeError as error:

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from taskbell.presence import Presence
+from taskbell.realtime.stats import Stats
 
 
 class Metrics:
-    def __init__(self, presence: Presence) -> None:
+    def __init__(self, stats: Stats) -> None:
         self.registry = CollectorRegistry()
         connections = Gauge(
             "taskbell_websocket_connections", "Open WebSocket connections.", registry=self.registry
         )
-        connections.set_function(lambda: presence.connections)
+        connections.set_function(lambda: stats.connections)
         subscriptions = Gauge(
             "taskbell_subscriptions", "Live GraphQL subscriptions.", registry=self.registry
         )
-        subscriptions.set_function(lambda: presence.snapshot().total_subscriptions)
+        subscriptions.set_function(lambda: stats.snapshot().total_subscriptions)
         self.events_published = Counter(
             "taskbell_events_published",
             "Messages handed to the broadcast backend.",

@@ -8,10 +8,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from taskbell.config import Settings
 from taskbell.db import Sessions
-from taskbell.fanout import Hub
 from taskbell.metrics import Metrics
-from taskbell.presence import Presence
 from taskbell.ratelimit import Throttle
+from taskbell.realtime.hub import Hub
+from taskbell.realtime.stats import Stats
 
 
 @dataclass
@@ -21,6 +21,6 @@ class Runtime:
     sessions: Sessions
     hub: Hub
     metrics: Metrics
-    presence: Presence
+    stats: Stats
     throttle: Throttle
     channel_prefix: str

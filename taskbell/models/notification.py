@@ -16,6 +16,8 @@ class Notification(Base):
     __table_args__ = (
         # The bell: a recipient's notifications newest first, and the unread count.
         Index("ix_notifications_recipient_id_id", "recipient_id", text("id DESC")),
+        # notificationReceived(after:): a recipient's notifications in commit order.
+        Index("uq_notifications_recipient_id_position", "recipient_id", "position", unique=True),
         Index(
             "ix_notifications_unread",
             "recipient_id",
@@ -26,6 +28,8 @@ class Notification(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     recipient_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # Where it stands in its recipient's stream (see ``User.notification_seq``).
+    position: Mapped[int]
     event_id: Mapped[int] = mapped_column(
         ForeignKey("task_events.id", ondelete="CASCADE"), index=True
     )

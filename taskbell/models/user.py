@@ -18,6 +18,9 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(200))
     password_hash: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The position of this user's last notification; bumped under the user's row lock
+    # by the transaction that records one, so positions become visible in commit order.
+    notification_seq: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class ApiToken(Base):

@@ -9,8 +9,9 @@ import strawberry
 from strawberry.types import Info
 
 from taskbell import events, models
+from taskbell.cursors import NOTIFICATIONS, encode_cursor
 from taskbell.domain import NotificationKind, TaskStatus
-from taskbell.presence import StatsSnapshot
+from taskbell.realtime.stats import StatsSnapshot
 from taskbell.schema.context import Context
 
 TaskStatusEnum = strawberry.enum(
@@ -177,6 +178,12 @@ class TaskStatusEvent:
 @strawberry.type(description="Something a member was told about, with its read state.")
 class Notification:
     id: strawberry.ID
+    cursor: str = strawberry.field(
+        description=(
+            "v2. Opaque. Pass the last one received as notificationReceived(after:) "
+            "to resume without loss."
+        )
+    )
     kind: NotificationKind
     message: str
     read_at: datetime | None
@@ -189,9 +196,25 @@ class Notification:
     def from_model(cls, note: models.Notification) -> Notification:
         return cls(
             id=strawberry.ID(str(note.id)),
+            cursor=encode_cursor({note.recipient_id: note.position}, NOTIFICATIONS),
             kind=note.kind,
             message=note.message,
             read_at=note.read_at,
+            created_at=note.created_at,
+            project_id=note.project_id,
+            task_id=note.task_id,
+            actor_id=note.actor_id,
+        )
+
+    @classmethod
+    def from_recorded(cls, note: events.NotificationRecorded, cursor: str) -> Notification:
+        """A notification as it was recorded (so unread), straight from its message."""
+        return cls(
+            id=strawberry.ID(str(note.notification_id)),
+            cursor=cursor,
+            kind=NotificationKind.TASK_STATUS_CHANGED,
+            message=note.message,
+            read_at=None,
             created_at=note.created_at,
             project_id=note.project_id,
             task_id=note.task_id,

@@ -1,228 +1,182 @@
-"""Live subscriptions: replay from the log, then live messages, with no gap and no duplicate.
+"""The live feeds' use cases: who may follow what, and where their durable logs are.
 
-The inbox is subscribed at the broker *before* the log is read, so every event
-committed after the read is also in the inbox; live messages at or below the
-position already delivered are dropped, and a live message that skips ahead
-(a publish lost in an outage, or a dropped backlog) triggers a re-read of the
-log, which is the source of truth.
-
-Access is checked at subscribe time and again whenever it may have changed: a
-``TokenRevoked``/``MembershipRevoked`` message ends the stream at once, and an
-event whose project's membership version grew (someone left) is delivered only
-after re-checking, so a removed member never sees a later event even if the
-revocation message is slower than the event or lost.
+The realtime core (``taskbell.realtime``) keeps the stream promises; this module
+gives it, per feed, the authorization at subscribe time, the log to read, and
+the access rules to re-check while a subscription lasts.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Collection
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Collection, Sequence
+
+from sqlalchemy import select
 
 from taskbell import events, models
-from taskbell.cursors import Positions, decode_cursor, encode_cursor
+from taskbell.cursors import NOTIFICATIONS, TASK_EVENTS, Positions, decode_cursor
 from taskbell.errors import BadUserInput, DomainError, Forbidden, Unauthenticated
+from taskbell.realtime import streams
 from taskbell.runtime import Runtime
-from taskbell.services import access, log, notifications, users
+from taskbell.services import access, log, users
 from taskbell.services.users import Identity
 
-Delivery = tuple[events.TaskStatusChanged, str]
 TOKEN_REVOKED = "This token was revoked; sign in again."
 NO_LONGER_A_MEMBER = "You are no longer a member of this project."
 
 
-class Audience(Protocol):
-    """Whom a stream serves: where their revocations arrive, and how access is re-checked."""
-
-    def channels(self, prefix: str) -> list[str]: ...
-
-    def check(self, message: events.Message, scope: Collection[int]) -> None:
-        """Raise to end the stream when ``message`` revokes the audience's access."""
-
-    async def recheck(self, scope: list[int]) -> None:
-        """Access may have changed: raise to end the stream if it has."""
-
-
-@dataclass(frozen=True)
-class Viewer:
-    """The audience of one ordinary subscription: one token's holder."""
-
-    rt: Runtime
-    identity: Identity
-
-    def channels(self, prefix: str) -> list[str]:
-        return [events.user_channel(prefix, self.identity.user.id)]
-
-    def check(self, message: events.Message, scope: Collection[int]) -> None:
-        error = revocation_error(message, self.identity, scope)
-        if error is not None:
-            raise error
-
-    async def recheck(self, scope: list[int]) -> None:
-        errors = await access_errors(self.rt, [self.identity], scope)
-        if errors:
-            raise errors[self.identity.token_id]
-
-
-async def task_status_stream(
-    rt: Runtime, viewer: Identity, project_ids: list[int] | None, after: str | None
-) -> AsyncGenerator[Delivery, None]:
-    """Validate and authorize now, so a refusal is a subscribe-time error; stream later."""
-    scope, resume_from = await authorize(rt, viewer, project_ids, after)
-    stream = task_status_events(rt, Viewer(rt, viewer), scope, resume_from)
-    return _counted(rt, viewer, scope, stream)
-
-
-async def _counted(
-    rt: Runtime, viewer: Identity, scope: list[int], stream: AsyncGenerator[Delivery, None]
-) -> AsyncGenerator[Delivery, None]:
-    """The stream, counted in the process's statistics while it runs."""
-    presence_key = rt.presence.subscription_started(viewer.user.id, scope)
-    try:
-        async with contextlib.aclosing(stream):
-            async for delivery in stream:
-                yield delivery
-    finally:
-        rt.presence.subscription_ended(presence_key)
-
-
-async def authorize(
+async def authorize_task_events(
     rt: Runtime, viewer: Identity, project_ids: list[int] | None, after: str | None
 ) -> tuple[list[int], Positions | None]:
-    """The projects the subscription covers, and where to resume; raises on refusal."""
-    resume_from = decode_cursor(after) if after is not None else None
+    """The projects a ``taskStatusUpdated`` covers and where it resumes; raises on refusal."""
+    resume_from = decode_cursor(after, TASK_EVENTS) if after is not None else None
     async with rt.sessions.connect() as connection:
         scope = await access.subscription_scope(connection, viewer.user.id, project_ids)
     if resume_from is not None:
-        await resume_positions(rt, scope, resume_from)  # refuses a cursor from elsewhere
+        await streams.resume_positions(TaskEvents(rt), scope, resume_from)  # refuses foreign ones
     return scope, resume_from
 
 
-async def task_status_events(
-    rt: Runtime, audience: Audience, scope: list[int], resume_from: Positions | None
-) -> AsyncGenerator[Delivery, None]:
-    """Yield (event, cursor) pairs for the scope's projects until access ends."""
-    channels = [events.project_channel(rt.channel_prefix, pid) for pid in scope]
-    channels += audience.channels(rt.channel_prefix)
-    async with rt.hub.listen(channels, rt.settings.subscription_buffer) as inbox:
-        async with rt.sessions() as session:
-            positions = _starting_positions(await log.heads(session, scope), resume_from)
-            versions = await access.membership_versions(session, scope)
-        async for change in catch_up(rt, positions):
-            yield change, encode_cursor(positions)
-        while True:
-            message = await inbox.get()
-            audience.check(message, positions)
-            if isinstance(message, events.TaskStatusChanged):
-                head = positions.get(message.project_id)
-                if head is None or message.position <= head:
-                    continue  # already delivered (replayed) or not ours
-                if message.position == head + 1:
-                    if message.membership_version > versions[message.project_id]:
-                        await audience.recheck(scope)
-                        versions[message.project_id] = message.membership_version
-                    positions[message.project_id] = message.position
-                    yield message, encode_cursor(positions)
-                    continue
-            elif not isinstance(message, events.Resync):
-                continue
-            # A gap, or a Resync: access may have changed and the log has
-            # everything we may have missed.
-            await audience.recheck(scope)
-            async for change in catch_up(rt, positions):
-                yield change, encode_cursor(positions)
+async def authorize_notifications(
+    rt: Runtime, viewer: Identity, after: str | None
+) -> Positions | None:
+    """Where a ``notificationReceived`` resumes; a cursor of someone else's is refused."""
+    if after is None:
+        return None
+    resume_from = decode_cursor(after, NOTIFICATIONS)
+    if set(resume_from) != {viewer.user.id}:
+        raise BadUserInput("This cursor belongs to another notification stream.")
+    await streams.resume_positions(Notifications(rt), [viewer.user.id], resume_from)
+    return resume_from
 
 
-async def resume_positions(rt: Runtime, scope: list[int], resume_from: Positions) -> Positions:
-    """Where a resuming subscription starts in each project of its scope."""
-    async with rt.sessions() as session:
-        return _starting_positions(await log.heads(session, scope), resume_from)
-
-
-def _starting_positions(current: Positions, resume_from: Positions | None) -> Positions:
-    """Resume where the cursor says; projects it does not name start from now."""
-    if resume_from is None:
-        return dict(current)
-    positions = dict(current)
-    for project_id, head in current.items():
-        if project_id in resume_from:
-            if resume_from[project_id] > head:
-                raise BadUserInput("Cursor is ahead of the event log; it was not issued here.")
-            positions[project_id] = resume_from[project_id]
-    return positions
-
-
-def revocation_error(
-    message: events.Message, viewer: Identity, scope: Collection[int]
-) -> DomainError | None:
-    """Why ``message`` ends the viewer's subscription over ``scope``, if it does."""
+def token_revocation(message: events.Message, viewer: Identity) -> DomainError | None:
     if isinstance(message, events.TokenRevoked) and message.token_id == viewer.token_id:
         return Unauthenticated(TOKEN_REVOKED)
-    if (
-        isinstance(message, events.MembershipRevoked)
-        and message.user_id == viewer.user.id
-        and message.project_id in scope
-    ):
-        return Forbidden(NO_LONGER_A_MEMBER)
     return None
 
 
-async def access_errors(
-    rt: Runtime, viewers: Collection[Identity], scope: list[int]
-) -> dict[int, DomainError]:
-    """By token id, the viewers who may no longer follow ``scope``, and why (two queries)."""
-    token_ids = {viewer.token_id for viewer in viewers}
-    user_ids = {viewer.user.id for viewer in viewers}
+async def _token_errors(rt: Runtime, viewers: Collection[Identity]) -> dict[int, DomainError]:
     async with rt.sessions() as session:
-        live_tokens = await users.live_token_ids(session, token_ids)
-        members = await access.members_of_all(session, user_ids, scope)
-    errors: dict[int, DomainError] = {}
-    for viewer in viewers:
-        if viewer.token_id not in live_tokens:
-            errors[viewer.token_id] = Unauthenticated(TOKEN_REVOKED)
-        elif viewer.user.id not in members:
-            errors[viewer.token_id] = Forbidden(NO_LONGER_A_MEMBER)
-    return errors
+        live_tokens = await users.live_token_ids(session, {v.token_id for v in viewers})
+    return {
+        v.token_id: Unauthenticated(TOKEN_REVOKED) for v in viewers if v.token_id not in live_tokens
+    }
 
 
-async def catch_up(rt: Runtime, positions: Positions) -> AsyncIterator[events.TaskStatusChanged]:
-    """Replay the log past ``positions`` in batches, advancing them as it goes."""
-    batch_size = rt.settings.replay_batch_size
-    while True:
-        async with rt.sessions() as session:
-            batch = await log.read_after(session, positions, batch_size)
-        for change in batch:
-            positions[change.project_id] = change.position
-            rt.metrics.replayed.inc()
-            yield change
-        if len(batch) < batch_size:
-            return
+class TaskEvents:
+    """``taskStatusUpdated``'s log: per-project positions in ``task_events``."""
+
+    cursor_kind = TASK_EVENTS
+
+    def __init__(self, rt: Runtime) -> None:
+        self._rt = rt
+
+    def channels(self, keys: Collection[int]) -> list[str]:
+        return [events.project_channel(self._rt.channel_prefix, pid) for pid in keys]
+
+    async def heads(self, keys: Collection[int]) -> Positions:
+        async with self._rt.sessions() as session:
+            return await log.heads(session, list(keys))
+
+    async def access_versions(self, keys: Collection[int]) -> dict[int, int]:
+        async with self._rt.sessions() as session:
+            return await access.membership_versions(session, list(keys))
+
+    async def read_after(self, positions: Positions, limit: int) -> list[events.TaskStatusChanged]:
+        async with self._rt.sessions() as session:
+            return await log.read_after(session, positions, limit)
+
+    def live_item(self, message: events.Message) -> events.TaskStatusChanged | None:
+        return message if isinstance(message, events.TaskStatusChanged) else None
+
+    def revocation(
+        self, message: events.Message, identity: Identity, keys: Collection[int]
+    ) -> DomainError | None:
+        if (
+            isinstance(message, events.MembershipRevoked)
+            and message.user_id == identity.user.id
+            and message.project_id in keys
+        ):
+            return Forbidden(NO_LONGER_A_MEMBER)
+        return token_revocation(message, identity)
+
+    async def access_errors(
+        self, identities: Collection[Identity], keys: Collection[int]
+    ) -> dict[int, DomainError]:
+        """Two queries for everyone: live tokens, and who is still a member of every key."""
+        errors = await _token_errors(self._rt, identities)
+        async with self._rt.sessions() as session:
+            members = await access.members_of_all(
+                session, {i.user.id for i in identities}, list(keys)
+            )
+        for identity in identities:
+            if identity.token_id not in errors and identity.user.id not in members:
+                errors[identity.token_id] = Forbidden(NO_LONGER_A_MEMBER)
+        return errors
 
 
-async def notifications_received(
-    rt: Runtime, viewer: Identity
-) -> AsyncGenerator[models.Notification, None]:
-    """Yield the caller's notifications as they are recorded, until the token is revoked."""
-    user_id = viewer.user.id
-    audience = Viewer(rt, viewer)
-    channel = events.user_channel(rt.channel_prefix, user_id)
-    presence_key = rt.presence.subscription_started(user_id, ())
-    try:
-        async with rt.hub.listen([channel], rt.settings.subscription_buffer) as inbox:
-            last_seen = await notifications.latest_id(rt.sessions, user_id)
-            while True:
-                message = await inbox.get()
-                audience.check(message, ())
-                if isinstance(message, events.Resync):
-                    await audience.recheck([])
-                if isinstance(message, events.NotificationRecorded | events.Resync):
-                    # Read what is new rather than trusting the message: this
-                    # also recovers anything a lost publish or a resync hid.
-                    for note in await notifications.newer_than(
-                        rt.sessions, user_id, last_seen, rt.settings.replay_batch_size
-                    ):
-                        last_seen = note.id
-                        yield note
-    finally:
-        rt.presence.subscription_ended(presence_key)
+class Notifications:
+    """``notificationReceived``'s log: per-recipient positions in ``notifications``."""
+
+    cursor_kind = NOTIFICATIONS
+
+    def __init__(self, rt: Runtime) -> None:
+        self._rt = rt
+
+    def channels(self, keys: Collection[int]) -> list[str]:
+        return [events.user_channel(self._rt.channel_prefix, uid) for uid in keys]
+
+    async def heads(self, keys: Collection[int]) -> Positions:
+        async with self._rt.sessions() as session:
+            rows = await session.execute(
+                select(models.User.id, models.User.notification_seq).where(
+                    models.User.id.in_(list(keys))
+                )
+            )
+            return {user_id: seq for user_id, seq in rows}
+
+    async def access_versions(self, keys: Collection[int]) -> dict[int, int]:
+        return dict.fromkeys(keys, 0)
+
+    async def read_after(
+        self, positions: Positions, limit: int
+    ) -> Sequence[events.NotificationRecorded]:
+        (recipient_id, position), *_ = positions.items()
+        async with self._rt.sessions() as session:
+            rows = await session.scalars(
+                select(models.Notification)
+                .where(
+                    models.Notification.recipient_id == recipient_id,
+                    models.Notification.position > position,
+                )
+                .order_by(models.Notification.position)
+                .limit(limit)
+            )
+            return [recorded(note) for note in rows]
+
+    def live_item(self, message: events.Message) -> events.NotificationRecorded | None:
+        return message if isinstance(message, events.NotificationRecorded) else None
+
+    def revocation(
+        self, message: events.Message, identity: Identity, keys: Collection[int]
+    ) -> DomainError | None:
+        return token_revocation(message, identity)
+
+    async def access_errors(
+        self, identities: Collection[Identity], keys: Collection[int]
+    ) -> dict[int, DomainError]:
+        return await _token_errors(self._rt, identities)
+
+
+def recorded(note: models.Notification) -> events.NotificationRecorded:
+    """A stored notification as the message that announced it."""
+    return events.NotificationRecorded(
+        notification_id=note.id,
+        recipient_id=note.recipient_id,
+        position=note.position,
+        event_id=note.event_id,
+        project_id=note.project_id,
+        task_id=note.task_id,
+        actor_id=note.actor_id,
+        message=note.message,
+        created_at=note.created_at,
+    )

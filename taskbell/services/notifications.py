@@ -66,29 +66,3 @@ async def mark_read(sessions: Sessions, user_id: int, ids: list[int] | None) -> 
     async with sessions.begin() as session:
         result = await session.execute(stmt)
     return int(result.rowcount)  # type: ignore[attr-defined]
-
-
-async def latest_id(sessions: Sessions, user_id: int) -> int:
-    async with sessions() as session:
-        found = await session.scalar(
-            select(func.max(models.Notification.id)).where(
-                models.Notification.recipient_id == user_id
-            )
-        )
-    return int(found or 0)
-
-
-async def newer_than(
-    sessions: Sessions, user_id: int, after_id: int, limit: int
-) -> list[models.Notification]:
-    async with sessions() as session:
-        rows = await session.scalars(
-            select(models.Notification)
-            .where(
-                models.Notification.recipient_id == user_id,
-                models.Notification.id > after_id,
-            )
-            .order_by(models.Notification.id)
-            .limit(limit)
-        )
-        return list(rows)

@@ -128,6 +128,7 @@ _EVENTS = _TABLES[models.TaskEvent.__tablename__]
 _NOTIFICATIONS = _TABLES[models.Notification.__tablename__]
 _PROJECTS = _TABLES[models.Project.__tablename__]
 _MEMBERS = _TABLES[models.ProjectMember.__tablename__]
+_USERS = _TABLES[models.User.__tablename__]
 
 # The task row is locked first and the project row second, as before; the
 # membership check rides along instead of costing a round trip of its own.
@@ -184,38 +185,77 @@ _RECORD_EVENT = (
 )
 
 
-def _notify_members(event_id: ColumnElement[int], source: FromClause = _MEMBERS) -> Insert:
-    """``INSERT ... SELECT``: a notification for every member but the actor."""
-    members = select(
-        _MEMBERS.c.user_id,
+def _recipients() -> Select[int]:
+    """Every member of the project but the actor: who is told about a change."""
+    return select(_MEMBERS.c.user_id).where(
+        _MEMBERS.c.project_id == bindparam("project"),
+        _MEMBERS.c.user_id != bindparam("actor_id"),
+    )
+
+
+# Each recipient's notification position is bumped under their user row lock,
+# so it becomes visible in commit order (the reason is the same as for
+# project positions, see taskbell.cursors). Rows are locked in id order, so two
+# changes in different projects that share recipients cannot deadlock.
+_BUMP_RECIPIENTS = (
+    update(_USERS)
+    .where(_USERS.c.id.in_(_recipients().scalar_subquery()))
+    .values(notification_seq=_USERS.c.notification_seq + 1)
+)
+
+
+def _notify(
+    event_id: ColumnElement[int], recipients: FromClause, source: FromClause | None = None
+) -> Insert:
+    """``INSERT ... SELECT``: a notification for each recipient row (id, notification_seq)."""
+    rows = select(
+        recipients.c.id,
+        recipients.c.notification_seq,
         event_id,
-        _MEMBERS.c.project_id,
+        bindparam("project", type_=Integer),
         bindparam("task_id", type_=Integer),
         bindparam("actor_id", type_=Integer),
         bindparam("kind", type_=_NOTIFICATIONS.c.kind.type),
         bindparam("message", type_=_NOTIFICATIONS.c.message.type),
         bindparam("occurred_at", type_=_NOTIFICATIONS.c.created_at.type),
-    ).where(
-        _MEMBERS.c.project_id == bindparam("project"),
-        _MEMBERS.c.user_id != bindparam("actor_id"),
-    )
-    columns = ["recipient_id", "event_id", "project_id", "task_id", "actor_id", "kind"]
+    ).select_from(source if source is not None else recipients)
+    columns = ["recipient_id", "position", "event_id", "project_id", "task_id", "actor_id"]
     return (
         insert(_NOTIFICATIONS)
-        .from_select([*columns, "message", "created_at"], members.select_from(source))
-        .returning(_NOTIFICATIONS.c.id, _NOTIFICATIONS.c.recipient_id)
+        .from_select([*columns, "kind", "message", "created_at"], rows)
+        .returning(_NOTIFICATIONS.c.id, _NOTIFICATIONS.c.recipient_id, _NOTIFICATIONS.c.position)
     )
 
 
-_NOTIFY = _notify_members(bindparam("event_id", type_=Integer))
+# SQLite: one writer at a time, so no lock order to keep; the bumped rows are read back.
+_BUMPED_USERS = (
+    select(_USERS.c.id, _USERS.c.notification_seq)
+    .where(_USERS.c.id.in_(_recipients().scalar_subquery()))
+    .subquery("recipients")
+)
+_NOTIFY = _notify(bindparam("event_id", type_=Integer), _BUMPED_USERS)
 
 
-def _record_in_one_statement() -> Select[int, int | None, int | None]:
-    """PostgreSQL: the three writes as data-modifying CTEs, one round trip."""
+def _record_in_one_statement() -> Select[int, int | None, int | None, int | None]:
+    """PostgreSQL: the writes as data-modifying CTEs, one round trip."""
     event = _RECORD_EVENT.cte("event")
-    notes = _notify_members(event.c.id, event.join(_MEMBERS, true())).cte("notes")
+    locked = (
+        select(_USERS.c.id)
+        .where(_USERS.c.id.in_(_recipients().scalar_subquery()))
+        .order_by(_USERS.c.id)
+        .with_for_update(key_share=True, of=_USERS)
+        .cte("locked")
+    )
+    bumped = (
+        update(_USERS)
+        .where(_USERS.c.id == locked.c.id)
+        .values(notification_seq=_USERS.c.notification_seq + 1)
+        .returning(_USERS.c.id, _USERS.c.notification_seq)
+        .cte("bumped")
+    )
+    notes = _notify(event.c.id, bumped, bumped.join(event, true())).cte("notes")
     return (
-        select(event.c.id, notes.c.id, notes.c.recipient_id)
+        select(event.c.id, notes.c.id, notes.c.recipient_id, notes.c.position)
         .select_from(event.outerjoin(notes, true()))
         .add_cte(_CHANGE_TASK.cte("changed_task"))
     )
@@ -256,15 +296,29 @@ async def _record(
     if connection.dialect.name == "postgresql":
         rows = (await connection.execute(_RECORD, values)).all()
         event.id = rows[0][0]
-        return [
-            events.NotificationRecorded(nid, rid)
-            for _, nid, rid in rows
-            if nid is not None and rid is not None
-        ]
-    await connection.execute(_CHANGE_TASK, values)
-    event.id = (await connection.execute(_RECORD_EVENT, values)).scalar_one()
-    inserted = await connection.execute(_NOTIFY, {**values, "event_id": event.id})
-    return [events.NotificationRecorded(nid, rid) for nid, rid in inserted]
+        # A change with no one to tell is one row with no notification (an outer join).
+        notes = [(nid, rid, pos) for _, nid, rid, pos in rows if nid is not None]
+    else:
+        await connection.execute(_CHANGE_TASK, values)
+        event.id = (await connection.execute(_RECORD_EVENT, values)).scalar_one()
+        await connection.execute(_BUMP_RECIPIENTS, values)
+        notes = list(await connection.execute(_NOTIFY, {**values, "event_id": event.id}))
+    recorded: list[events.NotificationRecorded] = [
+        events.NotificationRecorded(
+            notification_id=nid,
+            recipient_id=rid,
+            position=position,
+            event_id=event.id,
+            project_id=event.project_id,
+            task_id=event.task_id,
+            actor_id=event.actor_id,
+            message=values["message"],
+            created_at=event.occurred_at,
+        )
+        for nid, rid, position in notes
+        if rid is not None and position is not None
+    ]
+    return recorded
 
 
 async def _publish(

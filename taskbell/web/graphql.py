@@ -10,14 +10,20 @@ from fastapi.requests import HTTPConnection
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.schema import BaseSchema
+from strawberry.subscriptions import (
+    GRAPHQL_SSE_PROTOCOL,
+    GRAPHQL_TRANSPORT_WS_PROTOCOL,
+    GRAPHQL_WS_PROTOCOL,
+    MULTIPART_SUBSCRIPTION_PROTOCOL,
+)
 from strawberry.types.unset import UNSET, UnsetType
 
 from taskbell import auth
+from taskbell.realtime.groups import Groups
 from taskbell.runtime import Runtime
 from taskbell.schema.context import Context
 from taskbell.services import users
 from taskbell.web import graphiql
-from taskbell.web.grouping import Groups
 from taskbell.web.protocols import LegacyWSHandler, TransportWSHandler
 
 
@@ -58,10 +64,19 @@ class TaskBellRouter(GraphQLRouter[Context, None]):
         return cast("UnsetType", UNSET)
 
 
-def create_router(schema: BaseSchema, rt: Runtime) -> TaskBellRouter:
+def create_router(schema: BaseSchema, rt: Runtime, groups: Groups) -> TaskBellRouter:
+    """The GraphQL router. Subscriptions the core serves reach it only over WebSockets
+    (``web.streams`` answers the HTTP streams first); Strawberry's own SSE and
+    multipart handling is left for queries, mutations and invalid documents."""
     settings = rt.settings
     router = TaskBellRouter(
         schema,
+        subscription_protocols=(
+            GRAPHQL_TRANSPORT_WS_PROTOCOL,
+            GRAPHQL_WS_PROTOCOL,
+            GRAPHQL_SSE_PROTOCOL,
+            MULTIPART_SUBSCRIPTION_PROTOCOL,
+        ),
         context_getter=get_context,
         keep_alive=True,
         keep_alive_interval=15,
@@ -69,6 +84,5 @@ def create_router(schema: BaseSchema, rt: Runtime) -> TaskBellRouter:
         max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
         allowed_origins=settings.allowed_origins,
     )
-    if settings.grouped_subscriptions:
-        router.groups = Groups(schema, rt)
+    router.groups = groups
     return router

@@ -1,24 +1,32 @@
-"""Strawberry's two WebSocket protocol handlers, adjusted to TaskBell's contract.
+"""Strawberry's two WebSocket protocol handlers, as adapters over the realtime core.
 
-Both register their socket in ``Presence`` (so shutdown can say 1001 to it),
-close a socket whose sends stay blocked (a consumer too far behind: 4413, it
-may reconnect and resume from its cursor) and one that floods operations
-(4429). The legacy ``graphql-ws`` handler also gets what the newer protocol has
-built in: a ``connection_init`` deadline, close code 4403 for a rejected token,
-and queries/mutations.
+What stays here is protocol: message heads, close codes, the handshake. Every
+subscription the core serves joins its group (``realtime.groups``); anything
+else (queries, mutations, invalid documents) keeps Strawberry's own handling.
+Every message a socket sends, Strawberry's included, leaves through the
+socket's one ``realtime.output.Output``, so the slow-client rule is the same
+for all of them: more than ``TASKBELL_CLIENT_BUFFER_BYTES`` behind, or a write
+blocked for ``TASKBELL_SEND_TIMEOUT_SECONDS``, closes the socket with 4413.
+Sockets are registered in the process's stats (so shutdown can say 1001), a
+flood of operations closes one with 4429, and a socket whose token expires is
+closed with 4403 (graphql-transport-ws) or has its subscriptions end with
+UNAUTHENTICATED (legacy). The legacy ``graphql-ws`` handler also gets what the
+newer protocol has built in: a ``connection_init`` deadline, close code 4403
+for a rejected token, and queries/mutations.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Awaitable, Callable, Collection
 from contextlib import aclosing
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.websockets import WebSocketDisconnect
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
@@ -28,19 +36,57 @@ from strawberry.subscriptions.protocols.graphql_ws.types import ConnectionInitMe
 from strawberry.types.execution import PreExecutionError
 
 from taskbell.ratelimit import SocketBudget
+from taskbell.realtime import groups
+from taskbell.realtime.output import Closed, Output, cancel_quietly
 from taskbell.schema.context import Context
-from taskbell.web import grouping
-from taskbell.web.frames import EXTENSION, DirectSocket
+from taskbell.web.uvicorn_direct import SOCKET_EXTENSION, DirectSocket
 
 CLOSE_GOING_AWAY = 1001
 CLOSE_FORBIDDEN = 4403
 CLOSE_INIT_TIMEOUT = 4408
 CLOSE_SLOW_CONSUMER = 4413
 CLOSE_TOO_MANY_OPERATIONS = 4429
+SLOW_CONSUMER_REASON = "Too far behind; reconnect and resume from your last cursor"
+
+
+class _AsgiSocket:
+    """An ``output.Writer`` through the ordinary ASGI send (servers other than TaskBell's)."""
+
+    def __init__(self, websocket: Any) -> None:
+        self._websocket = websocket
+
+    def ready(self) -> bool:
+        return False
+
+    def write(self, message: bytes) -> None:  # never called: ready() is False
+        raise NotImplementedError
+
+    async def send(self, message: bytes) -> None:
+        try:
+            await self._websocket.send_text(message.decode())
+        except (WebSocketDisconnect, RuntimeError, OSError) as error:
+            raise Closed from error
+
+    def stalled(self) -> bool:
+        return False
+
+    async def unstalled(self) -> None:
+        return
+
+
+class _Operation:
+    """One grouped operation's framing: its ``next`` head, with the operation id spliced in."""
+
+    def __init__(self, output: Output, head: bytes) -> None:
+        self.output = output
+        self._head = head
+
+    def next_message(self, payload: bytes, cursor: str) -> bytes:
+        return b"".join((self._head, payload, b"}"))
 
 
 class _SocketGuards:
-    """What both protocols share: registration, bounded sends, a flood limit."""
+    """What both protocols share: registration, the output, a flood limit, grouped operations."""
 
     context: Context
     websocket: Any
@@ -48,46 +94,72 @@ class _SocketGuards:
     connection_acknowledged: bool
     max_subscriptions_per_connection: int | None
     _operations: SocketBudget
+    _output: Output
+    _direct: DirectSocket | None
 
     async def _guarded(self, handle: Callable[[], Awaitable[None]]) -> None:
+        settings = self.context.rt.settings
         self._operations = self.context.rt.throttle.socket_budget()
-        presence = self.context.rt.presence
-        presence.connection_opened(self, self._going_away)
+        extensions = self.websocket.ws.scope.get("extensions") or {}
+        self._direct = extensions.get(SOCKET_EXTENSION)
+        writer = self._direct or _AsgiSocket(self.websocket.ws)
+        self._output = Output(
+            writer,
+            settings.client_buffer_bytes,
+            settings.send_timeout_seconds,
+            self._close_slow_consumer,
+        )
+        stats = self.context.rt.stats
+        stats.connection_opened(self, self._going_away)
         try:
             await handle()
         finally:
-            presence.connection_closed(self)
+            stats.connection_closed(self)
+            self._output.close()
 
     async def _going_away(self) -> None:
         await self.websocket.close(code=CLOSE_GOING_AWAY, reason="Server shutting down")
 
-    async def _send_bounded(self, message: Any) -> None:
-        """Send, but close a socket that has stopped reading instead of waiting forever."""
-        try:
-            async with asyncio.timeout(self.context.rt.settings.send_timeout_seconds):
-                if isinstance(message, str):  # a pre-encoded frame (grouped delivery)
-                    await self.websocket.ws.send_text(message)
-                else:
-                    await self.websocket.send_json(message)
-        except TimeoutError:
-            await self._close_slow_consumer()
-        except WebSocketDisconnect as error:
-            raise WebSocketDisconnected from error
+    async def _send_json(self, message: Any) -> None:
+        self._output.send(json.dumps(message, separators=(",", ":")).encode())
 
-    async def _close_slow_consumer(self) -> None:
-        self.context.rt.metrics.slow_consumers_closed.inc()
-        await self.websocket.close(
-            code=CLOSE_SLOW_CONSUMER,
-            reason="Too far behind; reconnect and resume from your last cursor",
+    def _close_slow_consumer(self) -> None:
+        """The output overflowed (its backlog is already freed): close with 4413 now."""
+        rt = self.context.rt
+        rt.metrics.slow_consumers_closed.inc()
+        if self._direct is not None:
+            self._direct.close_now(
+                CLOSE_SLOW_CONSUMER, SLOW_CONSUMER_REASON, rt.settings.send_timeout_seconds
+            )
+            return
+        closing = asyncio.ensure_future(
+            asyncio.wait_for(
+                self.websocket.close(code=CLOSE_SLOW_CONSUMER, reason=SLOW_CONSUMER_REASON),
+                rt.settings.send_timeout_seconds,
+            )
         )
+        closing.add_done_callback(lambda done: done.cancelled() or done.exception())
 
-    async def _group_plan(self, message: Any, active: Collection[str]) -> grouping.Plan | None:
-        """A group for this operation to join, where the ordinary path would accept it."""
-        groups: grouping.Groups | None = getattr(self.view, "groups", None)
+    async def _close_at_expiry(self, close: Callable[[], Awaitable[None]]) -> None:
+        identity = self.context.identity
+        if identity is None or identity.expires_at is None:
+            return
+        expires_at = identity.expires_at
+        if expires_at.tzinfo is None:
+            expires_at = expires_at.replace(tzinfo=UTC)
+        await asyncio.sleep(max(0.0, (expires_at - datetime.now(UTC)).total_seconds()))
+        await close()
+
+    async def _plan(
+        self, message: Any, active: Collection[str]
+    ) -> groups.Plan | groups.Refused | None:
+        """The core's plan for this operation, where the ordinary path would accept it;
+        None leaves protocol errors and non-subscriptions to Strawberry."""
+        core: groups.Groups | None = getattr(self.view, "groups", None)
         identity, payload = self.context.identity, message.get("payload")
         limit = self.max_subscriptions_per_connection
         if (
-            groups is None
+            core is None
             or identity is None
             or not self.connection_acknowledged
             or not isinstance(payload, dict)
@@ -95,30 +167,19 @@ class _SocketGuards:
             or (limit is not None and len(active) >= limit)
         ):
             return None
-        return await groups.plan(identity, payload)
+        return await core.plan(identity, payload, self.context.request_id)
 
-    async def _relay(self, plan: grouping.Plan, head: bytes) -> bool:
-        """Send the group's events to this socket; True when the group ended the stream."""
-        groups: grouping.Groups = self.view.groups
-        settings = self.context.rt.settings
-        async with groups.member(plan, head, self._direct_socket()) as member:
-            try:
-                await member.relay(self._send_bounded, settings.send_timeout_seconds)
-            except TimeoutError:
-                member.overflowed = True
-            if member.overflowed:
-                await self._close_slow_consumer()
+    async def _serve(self, planned: groups.Plan | groups.Refused, operation: _Operation) -> bool:
+        """Run one grouped operation; True when it ended with an error, now sent."""
+        if isinstance(planned, groups.Refused):
+            error = planned.payload
+        else:
+            member = await self.view.groups.serve(planned, operation)
+            if member.error_payload is None:
                 return False
-            if member.ended is not None:
-                await self._send_bounded(member.message(member.ended).decode())
-                return True
-        return False
-
-    def _direct_socket(self) -> DirectSocket | None:
-        """The socket's pre-framed write access, where TaskBell's server offers it."""
-        extensions = self.websocket.ws.scope.get("extensions") or {}
-        socket: DirectSocket | None = extensions.get(EXTENSION)
-        return socket
+            error = member.error_payload
+        self._output.send(operation.next_message(error, ""))
+        return True
 
     async def _allow_operation(self) -> bool:
         if self._operations.allow():
@@ -130,28 +191,43 @@ class _SocketGuards:
 class TransportWSHandler(_SocketGuards, BaseGraphQLTransportWSHandler[Context, None]):
     """``graphql-transport-ws`` (graphql-ws library, Apollo's GraphQLWsLink)."""
 
+    _expiry: asyncio.Task[None] | None = None
+
     async def handle(self) -> None:
-        await self._guarded(super().handle)
+        try:
+            await self._guarded(super().handle)
+        finally:
+            await cancel_quietly(self._expiry)
 
     async def send_message(self, message: Any) -> None:
-        await self._send_bounded(message)
+        await self._send_json(message)
+
+    async def handle_connection_init(self, message: Any) -> None:
+        await super().handle_connection_init(message)
+        if self.connection_acknowledged and self._expiry is None:
+            self._expiry = asyncio.create_task(self._close_at_expiry(self._close_expired))
+
+    async def _close_expired(self) -> None:
+        await self.websocket.close(code=CLOSE_FORBIDDEN, reason=groups.TOKEN_EXPIRED)
 
     async def handle_subscribe(self, message: Any) -> None:
         if not await self._allow_operation():
             return
-        plan = await self._group_plan(message, self.operations)
-        if plan is None:
+        planned = await self._plan(message, self.operations)
+        if planned is None:
             await super().handle_subscribe(message)
             return
-        operation = Operation(self, message["id"], plan.key.document, None, None)
-        operation.task = asyncio.create_task(self._run_grouped(operation, plan))
+        operation_id = message["id"]
+        operation = Operation(self, operation_id, message["payload"]["query"], None, None)
+        operation.task = asyncio.create_task(self._run_grouped(operation_id, planned))
         operation.task.add_done_callback(self._task_done)
-        self.operations[operation.id] = operation
+        self.operations[operation_id] = operation
 
-    async def _run_grouped(self, operation: Operation[Context, None], plan: grouping.Plan) -> None:
-        with contextlib.suppress(WebSocketDisconnected):
-            if await self._relay(plan, grouping.transport_ws_head(operation.id)):
-                await operation.send_operation_message({"id": operation.id, "type": "complete"})
+    async def _run_grouped(self, operation_id: str, planned: groups.Plan | groups.Refused) -> None:
+        head = ('{"id":' + json.dumps(operation_id) + ',"type":"next","payload":').encode()
+        if await self._serve(planned, _Operation(self._output, head)):
+            await self._send_json({"id": operation_id, "type": "complete"})
+        self.operations.pop(operation_id, None)
 
     async def handle_complete(self, message: Any) -> None:
         if await self._allow_operation():
@@ -169,27 +245,25 @@ class LegacyWSHandler(_SocketGuards, BaseGraphQLWSHandler[Context, None]):
             deadline.cancel()
 
     async def send_message(self, message: Any) -> None:
-        await self._send_bounded(message)
+        await self._send_json(message)
 
     async def handle_start(self, message: Any) -> None:
         if not await self._allow_operation():
             return
-        plan = await self._group_plan(message, self.tasks)
-        if plan is None:
+        planned = await self._plan(message, self.tasks)
+        if planned is None:
             await super().handle_start(message)
             return
         operation_id = message["id"]
-        self.tasks[operation_id] = asyncio.create_task(self._run_grouped(operation_id, plan))
+        self.tasks[operation_id] = asyncio.create_task(self._run_grouped(operation_id, planned))
 
-    async def _run_grouped(self, operation_id: str, plan: grouping.Plan) -> None:
+    async def _run_grouped(self, operation_id: str, planned: groups.Plan | groups.Refused) -> None:
+        head = ('{"type":"data","id":' + json.dumps(operation_id) + ',"payload":').encode()
         try:
-            with contextlib.suppress(WebSocketDisconnected):
-                if await self._relay(plan, grouping.legacy_ws_head(operation_id)):
-                    await self.send_message({"type": "complete", "id": operation_id})
-        except asyncio.CancelledError:
-            with contextlib.suppress(Exception):
-                await self.send_message({"type": "complete", "id": operation_id})
+            await self._serve(planned, _Operation(self._output, head))
         finally:
+            # Legacy clients expect complete after an error, and after their own stop.
+            await self._send_json({"type": "complete", "id": operation_id})
             self.tasks.pop(operation_id, None)
 
     async def handle_stop(self, message: Any) -> None:

@@ -62,4 +62,4 @@ async def metrics(request: Request) -> Response:
 @router.get("/ws/stats")
 async def ws_stats(request: Request) -> dict[str, int]:
     """This process's sockets and subscriptions (each process reports its own)."""
-    return dataclasses.asdict(_runtime(request).presence.snapshot())
+    return dataclasses.asdict(_runtime(request).stats.snapshot())

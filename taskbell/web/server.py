@@ -12,7 +12,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from taskbell.runtime import Runtime
-from taskbell.web.frames import DirectFramesProtocol
+from taskbell.web.uvicorn_direct import DirectFramesProtocol, DirectStreamProtocol
 
 
 class GracefulServer(uvicorn.Server):
@@ -31,18 +31,19 @@ class GracefulServer(uvicorn.Server):
             server.close()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self._rt.settings.shutdown_grace_seconds):
-                await self._rt.presence.close_all()
+                await self._rt.stats.close_all()
         await super().shutdown(sockets)
 
 
 def server_config(app: FastAPI, host: str, port: int, **options: Any) -> uvicorn.Config:
-    """uvicorn as TaskBell runs it: its limits, and pre-framed writes for grouped events."""
+    """uvicorn as TaskBell runs it: its limits, and direct writes for grouped events."""
     settings = app.state.runtime.settings
     return uvicorn.Config(
         app,
         host=host,
         port=port,
         ws=DirectFramesProtocol,
+        http=DirectStreamProtocol,
         ws_max_size=settings.max_message_bytes,
         ws_ping_interval=settings.ws_ping_interval_seconds,
         ws_ping_timeout=settings.ws_ping_interval_seconds,

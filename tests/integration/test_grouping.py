@@ -15,7 +15,7 @@ from taskbell.app import create_app
 from taskbell.domain import TaskStatus
 from taskbell.runtime import Runtime
 from taskbell.services import projects, tasks, users
-from taskbell.web.grouping import Groups
+from taskbell.realtime.groups import Groups
 from taskbell.web.server import server_config
 from tests.integration.conftest import MakeTeam, Team, settings_for
 from tests.support.graphql_ws import graphql_socket
@@ -75,11 +75,11 @@ async def _eventually(condition: Callable[[], bool], seconds: float = 15) -> Non
 
 
 async def _subscribed(server: Server, members: int) -> None:
-    """Wait until the groups hold ``members`` members, then for their streams to listen."""
+    """Wait until the groups hold ``members`` members, counted once their streams listen."""
     await _eventually(
-        lambda: sum(len(g.members) for g in server.groups._groups.values()) == members
+        lambda: sum(len(g.members) for g in server.groups.groups) == members
+        and server.runtime.stats.snapshot().total_subscriptions == members
     )
-    await asyncio.sleep(0.3)
 
 
 async def _change(server: Server, team: Team, status: TaskStatus) -> None:
@@ -101,7 +101,7 @@ async def test_identical_subscriptions_share_one_group_and_get_their_own_ids(
         await first.subscribe("b", SUBSCRIPTION, variables)
         await second.subscribe("c", SUBSCRIPTION, variables)
         await _subscribed(server, 3)
-        assert len(server.groups._groups) == 1
+        assert len(server.groups.groups) == 1
         await _change(server, team, TaskStatus.IN_REVIEW)
         frames = [await first.receive(), await first.receive(), await second.receive()]
     assert sorted(f["id"] for f in frames) == ["a", "b", "c"]
@@ -123,7 +123,7 @@ async def test_different_variables_form_different_groups(
         await socket.subscribe("one", SUBSCRIPTION, {"p": [str(team.project.id)]})
         await socket.subscribe("all", SUBSCRIPTION, {"p": None})
         await _subscribed(server, 2)
-        assert len(server.groups._groups) == 2
+        assert len(server.groups.groups) == 2
         await _change(server, team, TaskStatus.COMPLETED)
         ids = sorted([(await socket.receive())["id"], (await socket.receive())["id"]])
     assert ids == ["all", "one"]
@@ -155,7 +155,7 @@ async def test_legacy_and_new_protocol_members_each_get_their_frames(
         )
         await modern.subscribe("new", SUBSCRIPTION, variables)
         await _subscribed(server, 2)
-        assert len(server.groups._groups) == 1
+        assert len(server.groups.groups) == 1
         await _change(server, team, TaskStatus.IN_PROGRESS)
         modern_frame = await modern.receive()
         legacy_frame = await _next_data(legacy)
@@ -193,10 +193,10 @@ async def test_member_leaving_mid_stream_leaves_the_others_served(
         await _change(server, team, TaskStatus.IN_REVIEW)
         second = await stays.receive()
         assert second["payload"]["data"]["taskStatusUpdated"]["task"]["version"] == 3
-        assert len(server.groups._groups) == 1
+        assert len(server.groups.groups) == 1
         await stays.send({"id": "s", "type": "complete"})
-        await _eventually(lambda: not server.groups._groups)
-    assert server.groups._groups == {}
+        await _eventually(lambda: not server.groups.groups)
+    assert server.groups.groups == []
 
 
 RESUME = SUBSCRIPTION.replace("($p: [ID!])", "($p: [ID!], $after: String)").replace(
@@ -218,7 +218,7 @@ async def test_different_users_share_a_group_and_lose_access_alone(
         await stays.subscribe("s", SUBSCRIPTION, variables)
         await removed.subscribe("r", SUBSCRIPTION, variables)
         await _subscribed(server, 2)
-        assert len(server.groups._groups) == 1
+        assert len(server.groups.groups) == 1
         await _change(server, team, TaskStatus.IN_PROGRESS)
         assert await stays.next_data() == await removed.next_data()
         await projects.remove_member(
@@ -254,7 +254,7 @@ async def test_resume_hands_over_to_the_group(server: Server, make_team: MakeTea
             await resumed.subscribe("r", RESUME, {**variables, "after": cursor})
             replayed = await resumed.next_data()
             assert replayed["taskStatusUpdated"]["newStatus"] == "IN_REVIEW"
-            assert len(server.groups._groups) == 1
+            assert len(server.groups.groups) == 1
             await _change(server, team, TaskStatus.COMPLETED)
             assert await resumed.next_data() == await live.next_data()
 

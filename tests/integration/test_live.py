@@ -14,7 +14,10 @@ from taskbell.cursors import encode_cursor
 from taskbell.domain import TaskStatus
 from taskbell.errors import BadUserInput, Forbidden, Unauthenticated
 from taskbell.runtime import Runtime
-from taskbell.services import live, projects, tasks, users
+from taskbell import events
+from taskbell.realtime import groups
+from taskbell.resolvers.realtime import TaskStatusUpdated
+from taskbell.services import projects, tasks, users
 from taskbell.services.users import Identity
 from tests.integration.conftest import MakeTeam, Team, settings_for
 
@@ -28,6 +31,15 @@ async def _identity(rt: Runtime, user: models.User) -> Identity:
     identity = await users.authenticate(rt.sessions, token)
     assert identity is not None
     return identity
+
+
+async def _task_status_stream(
+    rt: Runtime, viewer: Identity, project_ids: list[int] | None, after: str | None
+) -> AsyncGenerator[tuple[events.TaskStatusChanged, str], None]:
+    """One subscriber's ordered stream, as the core serves ``taskStatusUpdated``."""
+    ids = None if project_ids is None else [str(pid) for pid in project_ids]
+    arguments = {"projectIds": ids, "after": after}
+    return await groups.follow(rt, TaskStatusUpdated(), viewer, arguments)
 
 
 async def _take(stream: AsyncGenerator[T, None], count: int) -> list[T]:
@@ -53,14 +65,14 @@ async def test_resume_replays_what_was_missed_then_goes_live(
     """after: <cursor> yields exactly the missed events in order, then live ones."""
     team = await make_team()
     viewer = await _identity(rt, team.members[0])
-    first = await live.task_status_stream(rt, viewer, [team.project.id], None)
+    first = await _task_status_stream(rt, viewer, [team.project.id], None)
     consumer = asyncio.ensure_future(_take(first, 1))
     await asyncio.sleep(0.1)
     await _change(rt, team, 1)
     [(_, cursor)] = await consumer
     await first.aclose()
     await _change(rt, team, 3, start=1)
-    resumed = await live.task_status_stream(rt, viewer, [team.project.id], cursor)
+    resumed = await _task_status_stream(rt, viewer, [team.project.id], cursor)
     replayed = await _take(resumed, 3)
     assert [c.position for c, _ in replayed] == [2, 3, 4]
     await _change(rt, team, 1, start=4)
@@ -74,7 +86,7 @@ async def test_cursor_from_elsewhere_is_refused(rt: Runtime, make_team: MakeTeam
     team = await make_team()
     viewer = await _identity(rt, team.owner)
     with pytest.raises(BadUserInput):
-        await live.task_status_stream(
+        await _task_status_stream(
             rt, viewer, [team.project.id], encode_cursor({team.project.id: 99})
         )
 
@@ -85,7 +97,7 @@ async def test_lost_publish_is_recovered_from_the_log(
     """An event whose publish never arrived is delivered, in order, before the next one."""
     team = await make_team()
     viewer = await _identity(rt, team.members[0])
-    stream = await live.task_status_stream(rt, viewer, None, None)
+    stream = await _task_status_stream(rt, viewer, None, None)
     consumer = asyncio.ensure_future(_take(stream, 2))
     await asyncio.sleep(0.1)
     await _change(other_process, team, 1)  # published where this subscriber cannot hear
@@ -99,7 +111,7 @@ async def test_logout_ends_streams_opened_with_that_token(rt: Runtime, make_team
     """Revoking a token ends its live subscriptions with UNAUTHENTICATED."""
     team = await make_team()
     viewer = await _identity(rt, team.members[0])
-    stream = await live.task_status_stream(rt, viewer, None, None)
+    stream = await _task_status_stream(rt, viewer, None, None)
     consumer = asyncio.ensure_future(_take(stream, 1))
     await asyncio.sleep(0.1)
     await users.revoke_token(rt, viewer)
@@ -111,7 +123,7 @@ async def test_removed_member_stream_ends_with_forbidden(rt: Runtime, make_team:
     """removeProjectMember ends the member's subscriptions to that project at once."""
     team = await make_team()
     viewer = await _identity(rt, team.members[0])
-    stream = await live.task_status_stream(rt, viewer, [team.project.id], None)
+    stream = await _task_status_stream(rt, viewer, [team.project.id], None)
     consumer = asyncio.ensure_future(_take(stream, 1))
     await asyncio.sleep(0.1)
     await projects.remove_member(rt, team.owner.id, team.project.id, viewer.user.id)
@@ -125,7 +137,7 @@ async def test_removed_member_sees_no_later_event_even_if_revocation_is_lost(
     """The event carries the membership version; the stream re-checks before delivering."""
     team = await make_team()
     viewer = await _identity(rt, team.members[0])
-    stream = await live.task_status_stream(rt, viewer, [team.project.id], None)
+    stream = await _task_status_stream(rt, viewer, [team.project.id], None)
     consumer = asyncio.ensure_future(_take(stream, 1))
     await asyncio.sleep(0.1)
     # Removed through a process whose revocation message this one never hears:

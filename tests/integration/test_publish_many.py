@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 
 from taskbell import events
-from taskbell.fanout import Hub
+from taskbell.realtime.hub import Hub
 from taskbell.metrics import Metrics
-from taskbell.presence import Presence
+from taskbell.realtime.stats import Stats
 from tests.conftest import RequireService
 from tests.integration.conftest import POSTGRES_URL, REDIS_URL, _server
 
@@ -26,7 +26,7 @@ async def hub(
         require_service("Redis", "127.0.0.1", 6379)
     if request.param == "postgres":
         require_service("PostgreSQL", *_server(POSTGRES_URL))
-    started = Hub(url, Metrics(Presence()))
+    started = Hub(url, Metrics(Stats()))
     await started.start()
     try:
         yield started

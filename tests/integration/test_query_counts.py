@@ -11,7 +11,7 @@ from sqlalchemy import event
 from taskbell.domain import TaskStatus
 from taskbell.runtime import Runtime
 from taskbell.schema.context import Context
-from taskbell.schema.root import build_schema
+from taskbell.api import build_schema
 from taskbell.services import projects, tasks
 from taskbell.services.users import Identity
 from tests.integration.conftest import MakeTeam

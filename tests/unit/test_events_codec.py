@@ -26,11 +26,22 @@ CHANGE = events.TaskStatusChanged(
     occurred_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
     membership_version=0,
 )
+NOTE = events.NotificationRecorded(
+    notification_id=3,
+    recipient_id=4,
+    position=7,
+    event_id=9,
+    project_id=2,
+    task_id=5,
+    actor_id=1,
+    message="Ada changed task 'Ship 'it'' from 'To Do' to 'In Review'",
+    created_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+)
 
 
 @pytest.mark.parametrize(
     "message",
-    [CHANGE, events.NotificationRecorded(notification_id=3, recipient_id=4), events.Resync()],
+    [CHANGE, NOTE, events.Resync()],
 )
 def test_messages_survive_encoding(message: events.Message) -> None:
     """decode(encode(m)) == m for every message kind."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from taskbell import events
-from taskbell.fanout import Inbox
+from taskbell.realtime.hub import Inbox
 
 
 async def test_inbox_delivers_in_order() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from taskbell.schema.root import build_schema
+from taskbell.api import build_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACT_CHECK = ROOT.parent / "shared" / "tools" / "contract_check.py"

@@ -1,4 +1,8 @@
-"""Root Query, Mutation and Subscription, and the schema with its limits."""
+"""The GraphQL API: root Query, Mutation and Subscription, and the schema with its limits.
+
+The one module above ``resolvers``: ``schema/`` holds the object types (a leaf),
+resolvers import those, and only this module imports resolvers.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +29,9 @@ from taskbell import resolvers
 from taskbell.config import Settings
 from taskbell.schema import types
 from taskbell.schema.errors import ErrorCodes
+
+# The subscription fields the realtime core serves, on every transport.
+LIVE_FIELDS = resolvers.realtime.LIVE_FIELDS
 
 
 @strawberry.type
@@ -118,7 +125,11 @@ class Subscription:
     )
     notification_received: AsyncGenerator[types.Notification, None] = strawberry.subscription(
         resolver=resolvers.realtime.notification_received,
-        description="The caller's new notifications, as they are recorded.",
+        description=(
+            "The caller's new notifications, as they are recorded, in the order they were "
+            "committed. v2: with after (a Notification.cursor), first every notification of "
+            "the caller recorded after that one, then live ones, with no gap and no duplicate."
+        ),
     )
 
 
@@ -133,10 +144,11 @@ class TaskBellSchema(strawberry.Schema):
         allowed_operation_types: Iterable[OperationType] | None = None,
         operation_extensions: dict[str, Any] | None = None,
     ) -> ExecutionResult:
-        """Single-result execution (plain HTTP): a subscription needs a WebSocket.
+        """Single-result execution (plain HTTP): a subscription needs a stream.
 
-        Strawberry would run it and fail inside ("cannot return null"); refusing
-        it up front gives the client a clear 400 instead.
+        Subscriptions come over a WebSocket or an HTTP stream (graphql-sse,
+        multipart); Strawberry would run one here and fail inside ("cannot
+        return null"), so refusing it up front gives the client a clear 400.
         """
         allowed = set(allowed_operation_types or DEFAULT_ALLOWED_OPERATION_TYPES)
         return await super().execute(

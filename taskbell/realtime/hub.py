@@ -4,7 +4,8 @@ Each channel has a single owner task that holds the broadcaster subscription,
 decodes every message once and hands it to the local subscribers' bounded
 inboxes. This sidesteps broadcaster's subscribe race (concurrent first
 subscribers overwrite each other) and its unbounded per-subscriber queues.
-This module and ``backends`` are the only importers of broadcaster.
+This module, ``broker`` and ``broadcaster_compat`` are the only importers of
+broadcaster.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from broadcaster import Broadcast
-from broadcaster._base import Unsubscribed
 
 from taskbell import events
-from taskbell.backends import backend_for
 from taskbell.metrics import Metrics
+from taskbell.realtime.broadcaster_compat import Unsubscribed
+from taskbell.realtime.broker import backend_for
 
 log = logging.getLogger(__name__)
 PUBLISH_TIMEOUT = 2.0  # a mutation never waits longer than this for the broker

@@ -18,14 +18,13 @@ from typing import Any
 
 import asyncpg
 from broadcaster import Event
-from broadcaster._backends.base import BroadcastBackend
-from broadcaster._backends.memory import MemoryBackend
 from redis import asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from taskbell import events
+from taskbell.realtime.broadcaster_compat import BroadcastBackend, MemoryBackend
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ class StatsSnapshot:
 
 
 @dataclass
-class Presence:
+class Stats:
     """Counts sockets and live subscriptions; per process, not cluster-wide."""
 
     _sockets: dict[object, Closer] = field(default_factory=dict)

@@ -1,0 +1,159 @@
+"""A connection's outgoing messages under the one slow-client rule.
+
+Every transport (both WebSocket protocols, graphql-sse, multipart HTTP) writes
+through one ``Output`` per connection. While the peer keeps up, a message is
+written at once, synchronously, with no task switch. Otherwise it waits in a
+backlog that one drain task writes out in order. The rule: the backlog holds at
+most ``budget`` bytes, and no write may stay blocked for ``timeout`` seconds
+(a timer notices, not the next message). Past either, the backlog is dropped at
+once and the transport's ``overflow`` closes the connection (4413 on
+WebSockets; the stream ends on HTTP). Nobody else ever waits for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Protocol
+
+
+class Closed(Exception):
+    """The peer is gone; nothing more can be written."""
+
+
+class Writer(Protocol):
+    """How one transport puts a whole message on the wire (it adds its own framing)."""
+
+    def ready(self) -> bool:
+        """True when ``write`` may be called now without blocking."""
+
+    def write(self, message: bytes) -> None:
+        """Write synchronously; only called when ``ready()``."""
+
+    async def send(self, message: bytes) -> None:
+        """Write, waiting as long as the peer needs; raises ``Closed`` when it is gone."""
+
+    def stalled(self) -> bool:
+        """True while written bytes wait in the transport for the peer to read them."""
+
+    async def unstalled(self) -> None:
+        """Return once the transport's buffer has drained below its high-water mark."""
+
+
+class Output:
+    """One connection's ordered, byte-bounded outgoing messages."""
+
+    def __init__(
+        self,
+        writer: Writer,
+        budget: int,
+        timeout: float,
+        overflow: Callable[[], None],
+    ) -> None:
+        self._writer = writer
+        self._budget = budget
+        self._timeout = timeout
+        self._overflow = overflow
+        self._backlog: deque[bytes] = deque()
+        self._queued = 0
+        self._drainer: asyncio.Task[None] | None = None
+        self._room = asyncio.Event()
+        self._room.set()
+        self.closed = False
+        self.overflowed = False
+
+    @property
+    def queued_bytes(self) -> int:
+        return self._queued
+
+    def send(self, message: bytes) -> None:
+        """Write now if the peer keeps up, else queue; never blocks, never raises."""
+        if self.closed:
+            return
+        if not self._backlog and self._writer.ready():
+            self._writer.write(message)
+            if self._writer.stalled():
+                self._start_drain()  # the stall timer: nothing else may come to notice it
+            return
+        self._backlog.append(message)
+        self._queued += len(message)
+        if self._queued > self._budget:
+            self._fail()
+            return
+        if self._queued * 2 > self._budget:
+            self._room.clear()
+        self._start_drain()
+
+    async def room(self) -> None:
+        """Wait until the backlog is at most half the budget (for producers that can wait,
+        such as a replay from the log); raises ``Closed`` once the output is closed."""
+        while not self.closed and not self._room.is_set():
+            await self._room.wait()
+        if self.closed:
+            raise Closed
+
+    async def flush(self) -> None:
+        """Wait until everything queued is written (before a final message)."""
+        while self._drainer is not None and not self.closed:
+            await asyncio.shield(self._drainer)
+        if self.closed:
+            raise Closed
+
+    def close(self) -> None:
+        """Stop writing and free the backlog (the connection is ending)."""
+        self.closed = True
+        self._backlog.clear()
+        self._queued = 0
+        self._room.set()
+        drainer, self._drainer = self._drainer, None
+        if drainer is not None and drainer is not asyncio.current_task():
+            drainer.cancel()
+
+    def _start_drain(self) -> None:
+        if self._drainer is None:
+            self._drainer = asyncio.create_task(self._drain())
+
+    async def _drain(self) -> None:
+        writer = self._writer
+        try:
+            while True:
+                async with asyncio.timeout(self._timeout):
+                    if not self._backlog:
+                        await writer.unstalled()
+                        if not self._backlog:
+                            return
+                    message = self._backlog[0]
+                    await writer.send(message)
+                self._backlog.popleft()
+                self._queued -= len(message)
+                if self._queued * 2 <= self._budget:
+                    self._room.set()
+        except TimeoutError:
+            self._fail()
+        except Closed:
+            self.close()
+        finally:
+            if self._drainer is asyncio.current_task():
+                self._drainer = None
+
+    def fail_slow(self) -> None:
+        """The consumer is too far behind by another measure (a resume's handover)."""
+        self._fail()
+
+    def _fail(self) -> None:
+        if self.overflowed or self.closed:
+            return
+        self.overflowed = True
+        self.close()
+        self._overflow()
+
+
+async def cancel_quietly(task: asyncio.Task[Any] | None) -> None:
+    """Cancel a helper task and wait for it, whatever it raised."""
+    if task is None:
+        return
+    task.cancel()
+    with contextlib.suppress(BaseException):
+        await task
