@@ -132,7 +132,7 @@ class Notifications:
                     models.User.id.in_(list(keys))
                 )
             )
-            return {user_id: seq for user_id, seq in rows}
+            return dict(rows.all())
 
     async def access_versions(self, keys: Collection[int]) -> dict[int, int]:
         return dict.fromkeys(keys, 0)

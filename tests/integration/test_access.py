@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from taskbell.api import build_schema
 from taskbell.domain import TaskStatus
 from taskbell.runtime import Runtime
 from taskbell.schema.context import Context
-from taskbell.api import build_schema
 from taskbell.services import projects, tasks
 from taskbell.services.users import Identity
 from tests.integration.conftest import MakeTeam

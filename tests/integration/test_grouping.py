@@ -13,9 +13,9 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from taskbell.app import create_app
 from taskbell.domain import TaskStatus
+from taskbell.realtime.groups import Groups
 from taskbell.runtime import Runtime
 from taskbell.services import projects, tasks, users
-from taskbell.realtime.groups import Groups
 from taskbell.web.server import server_config
 from tests.integration.conftest import MakeTeam, Team, settings_for
 from tests.support.graphql_ws import graphql_socket
@@ -77,8 +77,10 @@ async def _eventually(condition: Callable[[], bool], seconds: float = 15) -> Non
 async def _subscribed(server: Server, members: int) -> None:
     """Wait until the groups hold ``members`` members, counted once their streams listen."""
     await _eventually(
-        lambda: sum(len(g.members) for g in server.groups.groups) == members
-        and server.runtime.stats.snapshot().total_subscriptions == members
+        lambda: (
+            sum(len(g.members) for g in server.groups.groups) == members
+            and server.runtime.stats.snapshot().total_subscriptions == members
+        )
     )
 
 

@@ -8,15 +8,14 @@ from typing import TypeVar
 
 import pytest
 
-from taskbell import models
+from taskbell import events, models
 from taskbell.app import build_runtime, running
 from taskbell.cursors import encode_cursor
 from taskbell.domain import TaskStatus
 from taskbell.errors import BadUserInput, Forbidden, Unauthenticated
-from taskbell.runtime import Runtime
-from taskbell import events
 from taskbell.realtime import groups
 from taskbell.resolvers.realtime import TaskStatusUpdated
+from taskbell.runtime import Runtime
 from taskbell.services import projects, tasks, users
 from taskbell.services.users import Identity
 from tests.integration.conftest import MakeTeam, Team, settings_for

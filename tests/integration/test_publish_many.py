@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 
 from taskbell import events
-from taskbell.realtime.hub import Hub
 from taskbell.metrics import Metrics
+from taskbell.realtime.hub import Hub
 from taskbell.realtime.stats import Stats
 from tests.conftest import RequireService
 from tests.integration.conftest import POSTGRES_URL, REDIS_URL, _server
@@ -34,8 +34,8 @@ async def hub(
         await started.stop()
 
 
-def _note(n: int) -> events.NotificationRecorded:
-    return events.NotificationRecorded(notification_id=n, recipient_id=1)
+def _note(n: int) -> events.TokenRevoked:
+    return events.TokenRevoked(user_id=1, token_id=n)
 
 
 def _failures(hub: Hub) -> float:

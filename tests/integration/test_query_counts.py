@@ -8,10 +8,10 @@ from typing import Any
 
 from sqlalchemy import event
 
+from taskbell.api import build_schema
 from taskbell.domain import TaskStatus
 from taskbell.runtime import Runtime
 from taskbell.schema.context import Context
-from taskbell.api import build_schema
 from taskbell.services import projects, tasks
 from taskbell.services.users import Identity
 from tests.integration.conftest import MakeTeam

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from taskbell.api import build_schema
 from taskbell.config import Settings
 from taskbell.runtime import Runtime
 from taskbell.schema.context import Context
-from taskbell.api import build_schema
 
 DEEP = "{ projects { tasks { project { tasks { project { tasks { id } } } } } } }"
 ALIASED = "{ " + " ".join(f"a{n}: projects {{ id }}" for n in range(6)) + " }"

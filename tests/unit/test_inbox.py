@@ -12,9 +12,9 @@ async def test_inbox_delivers_in_order() -> None:
     """Messages come out in the order they went in."""
     inbox = Inbox(size=4)
     for n in range(3):
-        inbox.offer(events.NotificationRecorded(notification_id=n, recipient_id=1))
+        inbox.offer(events.TokenRevoked(user_id=1, token_id=n))
     got = [await inbox.get() for _ in range(3)]
-    assert [m.notification_id for m in got if isinstance(m, events.NotificationRecorded)] == [
+    assert [m.token_id for m in got if isinstance(m, events.TokenRevoked)] == [
         0,
         1,
         2,
@@ -25,7 +25,7 @@ async def test_overflow_drops_the_backlog_for_one_resync() -> None:
     """When a slow subscriber's inbox fills, it re-reads the log instead of growing."""
     inbox = Inbox(size=2)
     for n in range(5):
-        inbox.offer(events.NotificationRecorded(notification_id=n, recipient_id=1))
+        inbox.offer(events.TokenRevoked(user_id=1, token_id=n))
     assert len(inbox) <= 2
     assert await inbox.get() == events.Resync()
     assert len(inbox) == 0
