@@ -26,6 +26,7 @@ from tests.support.processes import (
 from .support import (
     GRAPHQL_TRANSPORT_WS,
     LEGACY_GRAPHQL_WS,
+    TRANSPORTS,
     Api,
     ApiFactory,
     MakeTeam,
@@ -67,6 +68,13 @@ async def stack(
     params=[GRAPHQL_TRANSPORT_WS, LEGACY_GRAPHQL_WS], ids=["graphql-transport-ws", "graphql-ws"]
 )
 def subprotocol(request: pytest.FixtureRequest) -> str:
+    chosen: str = request.param
+    return chosen
+
+
+@pytest.fixture(params=TRANSPORTS, ids=TRANSPORTS)
+def transport(request: pytest.FixtureRequest) -> str:
+    """Each way a subscription can travel: both WebSocket subprotocols, graphql-sse, multipart."""
     chosen: str = request.param
     return chosen
 

@@ -14,12 +14,21 @@ import httpx
 import pytest
 from gql import Client, GraphQLRequest
 from gql.client import AsyncClientSession
+from gql.transport.exceptions import TransportQueryError
 from gql.transport.websockets import WebsocketsTransport
 
+from tests.support.http_streams import (
+    GRAPHQL_SSE,
+    MULTIPART,
+    multipart_results,
+    sse_events,
+)
 from tests.support.processes import TaskBellProcess
 
 GRAPHQL_TRANSPORT_WS = WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL
 LEGACY_GRAPHQL_WS = WebsocketsTransport.APOLLO_SUBPROTOCOL
+# Every transport a subscription can take: both WebSocket subprotocols and two HTTP streams.
+TRANSPORTS = [GRAPHQL_TRANSPORT_WS, LEGACY_GRAPHQL_WS, GRAPHQL_SSE, MULTIPART]
 
 LABELS = {
     "TODO": "To Do",
@@ -177,6 +186,7 @@ class Subscription:
 
     def __init__(self) -> None:
         self._queue: asyncio.Queue[dict[str, Any] | Exception] = asyncio.Queue()
+        self.ended = False
 
     async def pump(self, session: AsyncClientSession, request: GraphQLRequest) -> None:
         try:
@@ -184,6 +194,19 @@ class Subscription:
                 self._queue.put_nowait(result)
         except Exception as error:  # handed to the test, which sees it on next()
             self._queue.put_nowait(error)
+
+    async def pump_results(self, results: AsyncIterator[dict[str, Any]]) -> None:
+        """Results of an HTTP stream, checked the way gql checks a WebSocket's."""
+        try:
+            async for result in results:
+                if result.get("errors"):
+                    raise TransportQueryError(
+                        str(result["errors"][0]), errors=result["errors"], data=result.get("data")
+                    )
+                self._queue.put_nowait(result["data"])
+        except Exception as error:
+            self._queue.put_nowait(error)
+        self.ended = True
 
     async def next(self) -> dict[str, Any]:
         try:
@@ -260,14 +283,12 @@ class Sockets:
         variables: dict[str, Any],
         subprotocol: str = GRAPHQL_TRANSPORT_WS,
     ) -> AsyncIterator[Subscription]:
-        # No protocol message says "subscribed", so the server's own count tells us the
-        # subscription is live before the test writes. If the count never moves, carry on:
-        # the stats test reports that, and the event assertions still decide.
+        # No protocol message says "subscribed"; the server counts a subscription once it
+        # listens at the broker, so its count tells us when the test may write. A refused
+        # subscription is never counted: its pump ends instead.
         before = await self.stats()
         subscription = Subscription()
-        async with self.session(token, subprotocol) as session:
-            request = GraphQLRequest(query, variable_values=variables)
-            pump = asyncio.create_task(subscription.pump(session, request))
+        async with self._opened(subscription, token, query, variables, subprotocol) as pump:
             await self.stats_when(
                 lambda now: (
                     now["total_subscriptions"] > before["total_subscriptions"] or pump.done()
@@ -281,3 +302,25 @@ class Sockets:
                     await pump
         # Let the server forget this socket, so the next test starts from a quiet count.
         await self.stats_when(lambda now: now == before, seconds=2.0)
+
+    @asynccontextmanager
+    async def _opened(
+        self,
+        subscription: Subscription,
+        token: str,
+        query: str,
+        variables: dict[str, Any],
+        transport: str,
+    ) -> AsyncIterator[asyncio.Task[None]]:
+        """The subscription's pump over ``transport``, for as long as the block runs."""
+        if transport == GRAPHQL_SSE:
+            events = sse_events(self._http, token, query, variables)
+            results = (result async for result, _ in events)
+            yield asyncio.create_task(subscription.pump_results(results))
+        elif transport == MULTIPART:
+            parts = multipart_results(self._http, token, query, variables)
+            yield asyncio.create_task(subscription.pump_results(parts))
+        else:
+            async with self.session(token, transport) as session:
+                request = GraphQLRequest(query, variable_values=variables)
+                yield asyncio.create_task(subscription.pump(session, request))

@@ -93,11 +93,11 @@ async def test_updating_a_foreign_task_is_forbidden(
 
 
 async def test_subscribing_to_a_foreign_project_is_forbidden(
-    team: Team, other_team: Team, sockets: Sockets, subprotocol: str
+    team: Team, other_team: Team, sockets: Sockets, transport: str
 ) -> None:
     """taskStatusUpdated on a project the caller is not a member of fails with FORBIDDEN."""
     foreign = [other_team.project_id]
-    async with sockets.task_events(team.owner.token, foreign, subprotocol) as events:
+    async with sockets.task_events(team.owner.token, foreign, transport) as events:
         with pytest.raises(TransportQueryError) as refused:
             await events.next()
     assert error_codes(refused.value.errors) == ["FORBIDDEN"]

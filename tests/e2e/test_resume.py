@@ -15,18 +15,18 @@ from .support import (
 
 
 async def test_resubscribing_after_a_cursor_replays_missed_events_then_live_ones(
-    team: Team, api: ApiFactory, sockets: Sockets, subprotocol: str
+    team: Team, api: ApiFactory, sockets: Sockets, transport: str
 ) -> None:
     """Bob, back after three missed changes, gets exactly those three in order, then a live one."""
     as_alice = api(team.owner.token)
-    async with sockets.task_events(team.member.token, [team.project_id], subprotocol) as events:
+    async with sockets.task_events(team.member.token, [team.project_id], transport) as events:
         (await as_alice.update_status(team.task, "IN_PROGRESS")).ok()
         cursor = (await events.next())["taskStatusUpdated"]["cursor"]
     missed = ["IN_REVIEW", "COMPLETED", "TODO"]
     for status in missed:
         (await as_alice.update_status(team.task, status)).ok()
     async with sockets.task_events(
-        team.member.token, [team.project_id], subprotocol, after=cursor
+        team.member.token, [team.project_id], transport, after=cursor
     ) as events:
         replayed = [(await events.next())["taskStatusUpdated"] for _ in missed]
         (await as_alice.update_status(team.task, "IN_PROGRESS")).ok()

@@ -15,10 +15,10 @@ from .support import (
 
 
 async def test_status_change_reaches_other_member_with_exact_message(
-    team: Team, api: ApiFactory, sockets: Sockets, subprotocol: str
+    team: Team, api: ApiFactory, sockets: Sockets, transport: str
 ) -> None:
     """Bob's subscription receives Alice's change with the contract's message and the new task."""
-    async with sockets.task_events(team.member.token, [team.project_id], subprotocol) as events:
+    async with sockets.task_events(team.member.token, [team.project_id], transport) as events:
         updated = await api(team.owner.token).update_status(team.task, "IN_PROGRESS")
         event = (await events.next())["taskStatusUpdated"]
     assert event["message"] == "Alice changed task 'Write the report' from 'To Do' to 'In Progress'"
@@ -55,11 +55,11 @@ async def test_status_change_notifies_other_members_but_not_the_actor(
 
 
 async def test_notification_received_reaches_other_member(
-    team: Team, api: ApiFactory, sockets: Sockets, subprotocol: str
+    team: Team, api: ApiFactory, sockets: Sockets, transport: str
 ) -> None:
     """Bob's notificationReceived subscription delivers the notification recorded for him."""
     async with sockets.subscribe(
-        team.member.token, NOTIFICATION_RECEIVED, {}, subprotocol
+        team.member.token, NOTIFICATION_RECEIVED, {}, transport
     ) as received:
         (await api(team.owner.token).update_status(team.task, "IN_REVIEW")).ok()
         notification = (await received.next())["notificationReceived"]
