@@ -19,6 +19,7 @@ from taskbell.runtime import Runtime
 from taskbell.schema.root import build_schema
 from taskbell.web import graphql, routes
 from taskbell.web.limits import BodySizeLimit
+from taskbell.web.origins import OriginPolicy
 
 
 def build_runtime(settings: Settings) -> Runtime:
@@ -66,6 +67,7 @@ def create_app(settings: Settings) -> FastAPI:
         telemetry={"tracing": telemetry, "metrics": telemetry, "logs": telemetry},
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(OriginPolicy, allowed_origins=settings.allowed_origins)
     app.state.runtime = rt
     router = graphql.create_router(build_schema(settings), rt)
     app.state.groups = router.groups  # for inspection; None when grouping is off
