@@ -11,7 +11,7 @@ venv:  ## create the virtualenv with dev tools
 	python3 -m venv $(VENV) && $(VENV)/bin/pip install -q -e '.[dev]'
 
 run: venv  ## seed the demo and serve on the embedded default
-	sh scripts/fetch-graphiql-assets.sh && $(VENV)/bin/taskbell demo && $(VENV)/bin/taskbell serve
+	$(VENV)/bin/taskbell demo && $(VENV)/bin/taskbell serve
 
 test: venv  ## run the whole test suite
 	$(PY) -m pytest

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Install GraphiQL's browser assets from the npm registry into taskbell/web/static/vendor/,
-# so /graphql renders without reaching a CDN. Not committed (see .gitignore); safe to re-run.
+# so /graphql renders without reaching a CDN. Every build (pip install, a wheel) runs it
+# through setup.py. Not committed (see .gitignore); safe to re-run.
 # Without npm it only says so: TaskBell then serves Strawberry's CDN page instead.
 set -eu
 cd "$(dirname "$0")/.."

@@ -20,6 +20,7 @@ from taskbell.realtime.stats import Stats
 from taskbell.runtime import Runtime
 from taskbell.web import graphql, routes
 from taskbell.web.limits import BodySizeLimit
+from taskbell.web.origins import OriginPolicy
 from taskbell.web.streams import HttpSubscriptions
 
 
@@ -69,6 +70,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.add_middleware(HttpSubscriptions)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(OriginPolicy, allowed_origins=settings.allowed_origins)
     app.state.runtime = rt
     schema = api.build_schema(settings)
     groups = Groups(schema, rt, api.LIVE_FIELDS, api.query_limit_rules(settings))

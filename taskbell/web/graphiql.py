@@ -1,8 +1,9 @@
 """GraphiQL at /graphql: Strawberry's page, with its assets served by TaskBell when installed.
 
 Strawberry's page loads React and GraphiQL from unpkg, so it is blank offline.
-``scripts/fetch-graphiql-assets.sh`` mirrors those files (unpkg's layout) into
-``static/vendor/``; while every one of them is there, the page points at them instead.
+``scripts/fetch-graphiql-assets.sh``, which every build runs (``setup.py``), mirrors those
+files (unpkg's layout) into ``static/vendor/``; while every one of them is there, the page
+points at them instead.
 """
 
 from __future__ import annotations

@@ -6,9 +6,9 @@ import uuid
 from datetime import timedelta
 from typing import Any, cast
 
-from fastapi.requests import HTTPConnection
+from fastapi.requests import HTTPConnection, Request
+from fastapi.responses import HTMLResponse
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.fastapi import GraphQLRouter
 from strawberry.schema import BaseSchema
 from strawberry.subscriptions import (
     GRAPHQL_SSE_PROTOCOL,
@@ -23,7 +23,8 @@ from taskbell.realtime.groups import Groups
 from taskbell.runtime import Runtime
 from taskbell.schema.context import Context
 from taskbell.services import users
-from taskbell.web import graphiql
+from taskbell.web import graphiql, security
+from taskbell.web.graphql_http import GraphQLOverHTTPRouter
 from taskbell.web.protocols import LegacyWSHandler, TransportWSHandler
 
 
@@ -41,7 +42,7 @@ async def get_context(connection: HTTPConnection) -> Context:
     return Context(rt, identity, _request_id(connection))
 
 
-class TaskBellRouter(GraphQLRouter[Context, None]):
+class TaskBellRouter(GraphQLOverHTTPRouter):
     graphql_transport_ws_handler_class = TransportWSHandler
     graphql_ws_handler_class = LegacyWSHandler
     groups: Groups | None = None
@@ -50,6 +51,11 @@ class TaskBellRouter(GraphQLRouter[Context, None]):
     def graphql_ide_html(self) -> str:
         """Strawberry's GraphiQL, with its assets served locally when they are installed."""
         return graphiql.page_html(super().graphql_ide_html)
+
+    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
+        """GraphiQL under a Content-Security-Policy that allows exactly its page."""
+        page = self.graphql_ide_html
+        return HTMLResponse(page, headers=security.graphiql_headers(page))
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """Accept only a valid token, from ``connectionParams`` or the upgrade request."""

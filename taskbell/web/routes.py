@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
 from taskbell.runtime import Runtime
+from taskbell.web import security
 
 router = APIRouter()
 PROBE_TIMEOUT = 2.0
@@ -25,7 +26,7 @@ def _runtime(request: Request) -> Runtime:
 @router.get("/", include_in_schema=False)
 async def home() -> FileResponse:
     """The web client; its scripts and styles are under /static."""
-    return FileResponse(STATIC_DIR / "index.html")
+    return FileResponse(STATIC_DIR / "index.html", headers=security.client_headers())
 
 
 @router.get("/healthz")

@@ -43,6 +43,7 @@ class ConsoleWatch:
         self.errors: list[str] = []
         self.tolerated: list[str] = []
         self._outage = False
+        self._expected: re.Pattern[str] | None = None
 
     def attach(self, page: Page, name: str) -> None:
         page.on("console", lambda message: self._console(name, message))
@@ -57,10 +58,20 @@ class ConsoleWatch:
         finally:
             self._outage = False
 
+    @contextmanager
+    def expecting(self, pattern: re.Pattern[str]) -> Iterator[None]:
+        """While a test makes the browser refuse something, its console lines are expected."""
+        self._expected = pattern
+        try:
+            yield
+        finally:
+            self._expected = None
+
     def _console(self, name: str, message: ConsoleMessage) -> None:
         if message.type != "error":
             return
-        if self._outage and NETWORK_FAILURE.search(message.text):
+        expected = self._expected is not None and self._expected.search(message.text)
+        if expected or (self._outage and NETWORK_FAILURE.search(message.text)):
             self.tolerated.append(f"{name}: {message.text}")
         else:
             self.errors.append(f"{name}: console error: {message.text}")

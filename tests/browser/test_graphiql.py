@@ -26,7 +26,7 @@ async def test_graphiql_renders_offline_and_runs_a_subscription_with_a_header_to
     """With other hosts unreachable, Bob's token in the Headers tab runs a live subscription."""
     page_html = (await http.get("/graphql", headers={"Accept": "text/html"})).text
     if graphiql.CDN_PREFIX in page_html:
-        skip_or_fail("GraphiQL's assets are not installed (run scripts/fetch-graphiql-assets.sh)")
+        skip_or_fail("GraphiQL's assets are not installed (reinstall with npm on the PATH)")
     alice, bob = demo.users["alice"], demo.users["bob"]
     page = await new_page("graphiql")
     elsewhere: list[str] = []

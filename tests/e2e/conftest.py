@@ -4,6 +4,7 @@ api(token) -> make_user -> team."""
 from __future__ import annotations
 
 import functools
+import json
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
@@ -24,6 +25,7 @@ from tests.support.processes import (
 )
 
 from .support import (
+    ALLOWED_ORIGIN,
     GRAPHQL_TRANSPORT_WS,
     LEGACY_GRAPHQL_WS,
     TRANSPORTS,
@@ -60,7 +62,12 @@ async def stack(
             broadcast_url = f"redis://{HOST}:{REDIS_PORT}/0"
         # A unique prefix keeps concurrent runs on one Redis from hearing each other.
         prefix = f"taskbell-e2e-{secrets.token_hex(6)}"
-        env = server_env(database_url, broadcast_url, channel_prefix=prefix)
+        env = server_env(
+            database_url,
+            broadcast_url,
+            channel_prefix=prefix,
+            allowed_origins=json.dumps([ALLOWED_ORIGIN]),
+        )
         yield await resources.enter_async_context(taskbell_server(env, workdir))
 
 

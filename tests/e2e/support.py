@@ -43,6 +43,8 @@ ERROR_CODES = {
 # Case-sensitive on purpose: "SELECT" is SQL, "select" may be an innocent word.
 LEAK_MARKERS = ("Traceback", "sqlalchemy", "SQLAlchemy", "SELECT", "asyncpg")
 WAIT_SECONDS = 5.0
+# The one other origin the e2e server lets in (TASKBELL_ALLOWED_ORIGINS).
+ALLOWED_ORIGIN = "http://app.example.test:3000"
 
 UPDATE_STATUS = """
 mutation ($taskId: ID!, $status: TaskStatus!, $expectedVersion: Int) {

@@ -179,6 +179,9 @@ class TaskBellProcess:
     workdir: Path
     port: int = field(default_factory=free_port)
     process: asyncio.subprocess.Process | None = None
+    # How to run `taskbell`: this interpreter with the working tree, unless told otherwise
+    # (an installed console script, say).
+    command: tuple[str, ...] = (sys.executable, "-m", "taskbell")
 
     @property
     def base_url(self) -> str:
@@ -202,7 +205,7 @@ class TaskBellProcess:
         """Start the server (again, after `stop`) and wait until it is ready; stop it if not."""
         with self.log_path.open("ab") as log:  # the child keeps it
             self.process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "taskbell", "serve", "--host", HOST, "--port", str(self.port),
+                *self.command, "serve", "--host", HOST, "--port", str(self.port),
                 cwd=self.workdir, env=self.env, stdout=log, stderr=log,
             )  # fmt: skip
         try:
@@ -248,7 +251,7 @@ class TaskBellProcess:
         """Run a `taskbell` command on this server's database (the server need not run); return
         its JSON output."""
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "taskbell", *args, cwd=self.workdir, env=self.env,
+            *self.command, *args, cwd=self.workdir, env=self.env,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         out, err = await asyncio.wait_for(process.communicate(), 60)
