@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from taskbell.channels import build_outbox
 from taskbell.config import Settings
 from taskbell.db import create_engine, create_sessions
 from taskbell.fanout import Hub
@@ -26,25 +27,29 @@ def build_runtime(settings: Settings) -> Runtime:
     engine = create_engine(settings)
     presence = Presence()
     metrics = Metrics(presence)
+    sessions = create_sessions(engine)
     return Runtime(
         settings=settings,
         engine=engine,
-        sessions=create_sessions(engine),
+        sessions=sessions,
         hub=Hub(settings.broadcast_url, metrics),
         metrics=metrics,
         presence=presence,
         throttle=Throttle(settings),
         channel_prefix=settings.resolved_channel_prefix(),
+        outbox=build_outbox(settings, sessions),
     )
 
 
 @asynccontextmanager
 async def running(rt: Runtime) -> AsyncIterator[Runtime]:
-    """Connect the hub for the duration; always release the hub and the pool."""
+    """Connect the hub and run the outbox for the duration; always release them and the pool."""
     await rt.hub.start()
+    await rt.outbox.start()
     try:
         yield rt
     finally:
+        await rt.outbox.stop()
         await rt.hub.stop()
         await rt.engine.dispose()
 

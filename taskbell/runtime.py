@@ -10,6 +10,7 @@ from taskbell.config import Settings
 from taskbell.db import Sessions
 from taskbell.fanout import Hub
 from taskbell.metrics import Metrics
+from taskbell.outbox import Outbox
 from taskbell.presence import Presence
 from taskbell.ratelimit import Throttle
 
@@ -24,3 +25,5 @@ class Runtime:
     presence: Presence
     throttle: Throttle
     channel_prefix: str
+    # Delivers webhooks (and later email and push) after commit; see taskbell.outbox.
+    outbox: Outbox
