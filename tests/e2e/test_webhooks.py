@@ -84,8 +84,10 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 
 async def create_webhook(as_user: Api, project_id: str, url: str) -> dict[str, Any]:
-    created: dict[str, Any] = (await as_user.execute(CREATE, p=project_id, url=url)).ok()
-    return created["createWebhook"]
+    hook: dict[str, Any] = (await as_user.execute(CREATE, p=project_id, url=url)).ok()[
+        "createWebhook"
+    ]
+    return hook
 
 
 async def webhooks(as_user: Api, project_id: str) -> dict[str, dict[str, Any]]:
