@@ -34,11 +34,13 @@ class Outbox:
         poll_seconds: float = 1.0,
         lease_seconds: float = 60.0,
         concurrency: int = 20,
+        stop_grace_seconds: float = STOP_GRACE_SECONDS,
     ) -> None:
         self._sessions = sessions
         self._poll_seconds = poll_seconds
         self._lease = timedelta(seconds=lease_seconds)
         self._concurrency = concurrency
+        self._stop_grace = stop_grace_seconds
         self._handlers: dict[str, Handler] = {}
         self._wakeup = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
@@ -64,7 +66,7 @@ class Outbox:
                 await self._loop_task
             self._loop_task = None
         if self._in_flight:
-            await asyncio.wait(list(self._in_flight), timeout=STOP_GRACE_SECONDS)
+            await asyncio.wait(list(self._in_flight), timeout=self._stop_grace)
         unfinished = dict(self._in_flight)
         for task in unfinished:
             task.cancel()
