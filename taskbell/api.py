@@ -29,6 +29,7 @@ from taskbell import resolvers
 from taskbell.config import Settings
 from taskbell.schema import types
 from taskbell.schema.errors import ErrorCodes
+from taskbell.schema.webhooks import WebhookEndpoint
 
 # The subscription fields the realtime core serves, on every transport.
 LIVE_FIELDS = resolvers.realtime.LIVE_FIELDS
@@ -67,6 +68,10 @@ class Query:
     realtime_stats: types.RealtimeStats = strawberry.field(
         resolver=resolvers.realtime.realtime_stats,
         description="Live connections and subscriptions on the server process that answers.",
+    )
+    webhooks: list[WebhookEndpoint] = strawberry.field(
+        resolver=resolvers.webhooks.list_webhooks,
+        description="The project's webhooks; FORBIDDEN for non-members.",
     )
 
 
@@ -109,6 +114,17 @@ class Mutation:
     logout: bool = strawberry.mutation(
         resolver=resolvers.users.logout,
         description="Revoke the token this request carries; live subscriptions opened with it end.",
+    )
+    create_webhook: WebhookEndpoint = strawberry.mutation(
+        resolver=resolvers.webhooks.create_webhook,
+        description=(
+            "Any member of the project; BAD_USER_INPUT for a URL that is not http(s) or whose "
+            "host resolves to a private address (see TASKBELL_ALLOW_PRIVATE_DESTINATIONS)."
+        ),
+    )
+    delete_webhook: bool = strawberry.mutation(
+        resolver=resolvers.webhooks.delete_webhook,
+        description="Delete a webhook of one of the caller's projects, and its pending deliveries.",
     )
 
 

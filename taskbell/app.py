@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from taskbell import api
+from taskbell.channels import build_outbox
 from taskbell.config import Settings
 from taskbell.db import create_engine, create_sessions
 from taskbell.metrics import Metrics
@@ -29,25 +30,29 @@ def build_runtime(settings: Settings) -> Runtime:
     engine = create_engine(settings)
     stats = Stats()
     metrics = Metrics(stats)
+    sessions = create_sessions(engine)
     return Runtime(
         settings=settings,
         engine=engine,
-        sessions=create_sessions(engine),
+        sessions=sessions,
         hub=Hub(settings.broadcast_url, metrics),
         metrics=metrics,
         stats=stats,
         throttle=Throttle(settings),
         channel_prefix=settings.resolved_channel_prefix(),
+        outbox=build_outbox(settings, sessions),
     )
 
 
 @asynccontextmanager
 async def running(rt: Runtime) -> AsyncIterator[Runtime]:
-    """Connect the hub for the duration; always release the hub and the pool."""
+    """Connect the hub and run the outbox for the duration; always release them and the pool."""
     await rt.hub.start()
+    await rt.outbox.start()
     try:
         yield rt
     finally:
+        await rt.outbox.stop()
         await rt.hub.stop()
         await rt.engine.dispose()
 

@@ -54,6 +54,14 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # FastAPI's native OpenTelemetry; off, it costs nothing per request or socket.
     opentelemetry: bool = False
+    # Outgoing webhooks: seconds before each retry; the schedule running out fails a delivery.
+    webhook_retry_schedule: list[float] = Field(
+        default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
+    )
+    # Let webhooks reach loopback, private and link-local addresses (tests, private networks).
+    allow_private_destinations: bool = False
+    # How often the outbox looks for due retries and other processes' messages.
+    outbox_poll_seconds: float = 1.0
 
     def resolved_channel_prefix(self) -> str:
         """Channels are namespaced per deployment so two of them can share one broker."""

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from taskbell.config import Settings
 from taskbell.db import Sessions
 from taskbell.metrics import Metrics
+from taskbell.outbox import Outbox
 from taskbell.ratelimit import Throttle
 from taskbell.realtime.hub import Hub
 from taskbell.realtime.stats import Stats
@@ -24,3 +25,5 @@ class Runtime:
     stats: Stats
     throttle: Throttle
     channel_prefix: str
+    # Delivers webhooks (and later email and push) after commit; see taskbell.outbox.
+    outbox: Outbox

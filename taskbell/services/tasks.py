@@ -26,7 +26,7 @@ from taskbell.domain import NotificationKind, TaskStatus, status_change_message
 from taskbell.errors import BadUserInput, Conflict, Forbidden, NotFound
 from taskbell.models.base import utcnow
 from taskbell.runtime import Runtime
-from taskbell.services import access, log
+from taskbell.services import access, log, webhooks
 from taskbell.services.projects import clean_name
 
 
@@ -78,7 +78,8 @@ async def update_task_status(
     Core statements, not the ORM's unit of work: lock the task (with the
     caller's membership), bump the project's sequence, then write the task,
     its event and every other member's notification (one statement on
-    PostgreSQL, three on SQLite, where round trips cost nothing).
+    PostgreSQL, three on SQLite, where round trips cost nothing), and one
+    delivery per webhook of the project into the outbox.
     """
     started = time.perf_counter()
     async with rt.sessions.transaction() as connection:
@@ -116,6 +117,11 @@ async def update_task_status(
         task.status, task.version = status, event.task_version
         task.updated_at, task.updated_by_id = event.occurred_at, actor.id
         recorded = await _record(connection, event, actor, task.title)
+        hooks = await webhooks.record_status_change(
+            connection, event, task.title, project_name, actor
+        )
+    if hooks:
+        rt.outbox.wake()
     change = log.to_message(event, task, project_name, membership_version, actor.name, actor.email)
     await _publish(rt, change, recorded)
     rt.metrics.mutation_seconds.observe(time.perf_counter() - started)

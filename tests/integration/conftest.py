@@ -72,8 +72,16 @@ def redis_url(require_service: RequireService) -> str:
 
 
 def settings_for(database_url: str, broadcast_url: str = "memory://", **extra: object) -> Settings:
-    """Settings for a test runtime; a unique channel prefix keeps parallel runs apart."""
-    values: dict[str, object] = {"channel_prefix": f"test.{uuid.uuid4().hex[:8]}.", **extra}
+    """Settings for a test runtime; a unique channel prefix keeps parallel runs apart.
+
+    The outbox worker claims only when woken, so its polls never land among the
+    statements a test counts.
+    """
+    values: dict[str, object] = {
+        "channel_prefix": f"test.{uuid.uuid4().hex[:8]}.",
+        "outbox_poll_seconds": 3600,
+        **extra,
+    }
     return Settings(database_url=database_url, broadcast_url=broadcast_url, **values)  # type: ignore[arg-type]
 
 

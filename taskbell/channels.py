@@ -1,0 +1,15 @@
+"""The outbox of one process, with a handler registered for every delivery channel."""
+
+from __future__ import annotations
+
+from taskbell.config import Settings
+from taskbell.db import Sessions
+from taskbell.outbox import Outbox
+from taskbell.services import webhook_sender, webhooks
+
+
+def build_outbox(settings: Settings, sessions: Sessions) -> Outbox:
+    """Email and Web Push register here too, each under its own channel name."""
+    box = Outbox(sessions, poll_seconds=settings.outbox_poll_seconds)
+    box.register(webhooks.CHANNEL, webhook_sender.WebhookSender(settings, sessions))
+    return box
