@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from taskbell.config import Settings
 from taskbell.db import create_engine, create_sessions
 from taskbell.fanout import Hub
+from taskbell.jwts import JwtVerifier
 from taskbell.metrics import Metrics
 from taskbell.presence import Presence
 from taskbell.ratelimit import Throttle
@@ -35,6 +36,7 @@ def build_runtime(settings: Settings) -> Runtime:
         presence=presence,
         throttle=Throttle(settings),
         channel_prefix=settings.resolved_channel_prefix(),
+        jwt=JwtVerifier.from_settings(settings),
     )
 
 

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from taskbell.config import Settings
 from taskbell.db import Sessions
 from taskbell.fanout import Hub
+from taskbell.jwts import JwtVerifier
 from taskbell.metrics import Metrics
 from taskbell.presence import Presence
 from taskbell.ratelimit import Throttle
@@ -24,3 +25,5 @@ class Runtime:
     presence: Presence
     throttle: Throttle
     channel_prefix: str
+    # Host apps' JWTs; None when they are not enabled (then they are bad tokens).
+    jwt: JwtVerifier | None = None
