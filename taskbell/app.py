@@ -13,6 +13,7 @@ from taskbell import api
 from taskbell.channels import build_outbox
 from taskbell.config import Settings
 from taskbell.db import create_engine, create_sessions
+from taskbell.jwts import JwtVerifier
 from taskbell.metrics import Metrics
 from taskbell.ratelimit import Throttle
 from taskbell.realtime.groups import Groups
@@ -41,6 +42,7 @@ def build_runtime(settings: Settings) -> Runtime:
         throttle=Throttle(settings),
         channel_prefix=settings.resolved_channel_prefix(),
         outbox=build_outbox(settings, sessions),
+        jwt=JwtVerifier.from_settings(settings),
     )
 
 

@@ -13,6 +13,8 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 BEARER_PREFIX = "bearer "
+# The stored hash of a user who has no password (signed in by a host app's JWT).
+NO_PASSWORD = ""
 
 
 def hash_password(password: str) -> str:
@@ -20,9 +22,10 @@ def hash_password(password: str) -> str:
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
-    """Constant-time check; an unknown user still pays for one verification."""
+    """Constant-time check; an unknown user, or one with no password, still pays for one
+    verification and never matches."""
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
     except (VerificationError, InvalidHashError):
         return False
 

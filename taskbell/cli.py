@@ -10,6 +10,8 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from pydantic import ValidationError
+
 from taskbell import migrate
 from taskbell.config import Settings
 from taskbell.db import Sessions, create_engine, create_sessions
@@ -35,14 +37,32 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--email", required=True)
     create.add_argument("--name", required=True)
     create.add_argument("--password", help="generated and printed when omitted")
+    create.add_argument(
+        "--token-ttl",
+        type=_positive_int,
+        metavar="SECONDS",
+        help="lifetime of the printed token (default: TASKBELL_TOKEN_TTL_SECONDS)",
+    )
 
     commands.add_parser("demo", help="seed demo users, projects and tasks (idempotent)")
     return parser
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be a positive number of seconds")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as error:  # say what is wrong, not where pydantic noticed it
+        problems = "; ".join(problem["msg"] for problem in error.errors())
+        print(f"error: invalid configuration: {problems}", file=sys.stderr)
+        return 2
     if args.command == "serve":
         return _serve(settings, args)
     migrate.upgrade(settings.database_url)
@@ -51,8 +71,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "user":
         password = args.password or secrets.token_urlsafe(12)
-        return _print_json(settings, lambda s: _create_user(s, args.email, args.name, password))
-    return _print_json(settings, demo.seed)
+        ttl = args.token_ttl or settings.token_ttl_seconds
+        return _print_json(
+            settings, lambda s: _create_user(s, args.email, args.name, password, ttl)
+        )
+    return _print_json(settings, lambda s: demo.seed(s, settings.token_ttl_seconds))
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -66,9 +89,11 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _create_user(sessions: Sessions, email: str, name: str, password: str) -> dict[str, Any]:
-    user, token = await users.create_user(sessions, email, name, password)
-    return users.credentials(user, token, password)
+async def _create_user(
+    sessions: Sessions, email: str, name: str, password: str, ttl_seconds: int
+) -> dict[str, Any]:
+    user, issued = await users.create_user(sessions, email, name, password, ttl_seconds=ttl_seconds)
+    return users.credentials(user, issued, password)
 
 
 def _print_json(settings: Settings, action: Callable[[Sessions], Awaitable[dict[str, Any]]]) -> int:

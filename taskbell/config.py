@@ -5,15 +5,22 @@ from __future__ import annotations
 import hashlib
 import os
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
+
+DEFAULT_TOKEN_TTL_SECONDS = 30 * 24 * 3600
+# RFC 7518 3.2: an HS256 key must be at least as long as the hash output.
+MIN_JWT_SECRET_BYTES = 32
 
 
 class Settings(BaseSettings):
     """Everything an operator can tune; the defaults run anywhere with no server."""
 
-    model_config = SettingsConfigDict(env_prefix="TASKBELL_", extra="ignore")
+    # Errors never echo the input: it may hold TASKBELL_JWT_SECRET.
+    model_config = SettingsConfigDict(
+        env_prefix="TASKBELL_", extra="ignore", hide_input_in_errors=True
+    )
 
     database_url: str = "sqlite+aiosqlite:///./taskbell.db"
     broadcast_url: str = "memory://"
@@ -62,6 +69,32 @@ class Settings(BaseSettings):
     allow_private_destinations: bool = False
     # How often the outbox looks for due retries and other processes' messages.
     outbox_poll_seconds: float = 1.0
+    # Bearer tokens stop working this long after they are issued (fixed at issue).
+    token_ttl_seconds: int = Field(default=DEFAULT_TOKEN_TTL_SECONDS, gt=0)
+    # Host apps' JWTs (taskbell.jwts): a shared secret (HS256) or a JWKS (RS256/ES256).
+    jwt_secret: SecretStr | None = None
+    jwks_url: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    # A token naming an unknown `kid` refetches the JWKS, but at most this often.
+    jwks_refetch_interval_seconds: float = Field(default=30.0, ge=0)
+
+    @model_validator(mode="after")
+    def _jwt_settings_are_complete(self) -> Settings:
+        """Refuse to start with a JWT setup that would accept too much or nothing at all."""
+        secret = self.jwt_secret.get_secret_value() if self.jwt_secret is not None else ""
+        if secret and self.jwks_url:
+            raise ValueError("set TASKBELL_JWT_SECRET or TASKBELL_JWKS_URL, not both")
+        if (secret or self.jwks_url) and not self.jwt_issuer:
+            raise ValueError(
+                "TASKBELL_JWT_ISSUER is required when TASKBELL_JWT_SECRET or TASKBELL_JWKS_URL"
+                " is set"
+            )
+        if secret and len(secret.encode()) < MIN_JWT_SECRET_BYTES:
+            raise ValueError(
+                f"TASKBELL_JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes long (HS256)"
+            )
+        return self
 
     def resolved_channel_prefix(self) -> str:
         """Channels are namespaced per deployment so two of them can share one broker."""

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from taskbell.config import Settings
 from taskbell.db import Sessions
+from taskbell.jwts import JwtVerifier
 from taskbell.metrics import Metrics
 from taskbell.outbox import Outbox
 from taskbell.ratelimit import Throttle
@@ -27,3 +28,5 @@ class Runtime:
     channel_prefix: str
     # Delivers webhooks (and later email and push) after commit; see taskbell.outbox.
     outbox: Outbox
+    # Host apps' JWTs; None when they are not enabled (then they are bad tokens).
+    jwt: JwtVerifier | None = None

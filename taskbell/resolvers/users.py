@@ -11,8 +11,8 @@ async def me(info: CtxInfo) -> User:
 
 
 async def login(info: CtxInfo, email: str, password: str) -> AuthPayload:
-    token, user = await users.login(info.context.rt, email, password, info.context.client_address)
-    return AuthPayload(token=token, user=User.from_model(user))
+    issued, user = await users.login(info.context.rt, email, password, info.context.client_address)
+    return AuthPayload(token=issued.token, user=User.from_model(user), expires_at=issued.expires_at)
 
 
 async def logout(info: CtxInfo) -> bool:

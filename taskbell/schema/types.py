@@ -288,6 +288,11 @@ class RealtimeStats:
 class AuthPayload:
     token: str
     user: User
+    expires_at: datetime = strawberry.field(
+        description=(
+            "v2. When the token stops working (TASKBELL_TOKEN_TTL_SECONDS after it was issued)."
+        )
+    )
 
 
 __all__ = ["NotificationKindEnum", "TaskStatusEnum"]

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from taskbell import auth, models
+from taskbell.config import DEFAULT_TOKEN_TTL_SECONDS
 from taskbell.db import Sessions
 from taskbell.services import access, users
 
@@ -29,7 +30,7 @@ DEMO_PROJECTS = {
 }
 
 
-async def seed(sessions: Sessions) -> dict[str, Any]:
+async def seed(sessions: Sessions, ttl_seconds: int = DEFAULT_TOKEN_TTL_SECONDS) -> dict[str, Any]:
     """Create (or find) the demo users, projects and tasks; issue each user a fresh token."""
     async with sessions.begin() as session:
         by_email: dict[str, models.User] = {}
@@ -43,8 +44,8 @@ async def seed(sessions: Sessions) -> dict[str, Any]:
                 session.add(user)
                 await session.flush()
             by_email[email] = user
-            token = await users.issue_token(session, user.id)
-            out_users.append(users.credentials(user, token, DEMO_PASSWORD))
+            issued = await users.issue(session, user.id, ttl_seconds)
+            out_users.append(users.credentials(user, issued, DEMO_PASSWORD))
         out_projects = []
         for name, (emails, titles) in DEMO_PROJECTS.items():
             project = await _project(session, name, by_email[emails[0]].id)

@@ -1,19 +1,25 @@
-"""Accounts, sign-in and bearer tokens."""
+"""Accounts, sign-in and bearer tokens: opaque ones TaskBell issues, and host apps' JWTs."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import bindparam, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from taskbell import auth, events, models
+from taskbell import auth, events, jwts, models
+from taskbell.config import DEFAULT_TOKEN_TTL_SECONDS
 from taskbell.db import Sessions
 from taskbell.errors import BadUserInput, Unauthenticated
 from taskbell.models.base import utcnow
 from taskbell.runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 # Writing last_used_at on every request would turn every read into a write.
 LAST_USED_GRANULARITY = timedelta(minutes=1)
@@ -29,14 +35,23 @@ class Identity:
     expires_at: datetime | None = None
 
 
-def credentials(user: models.User, token: str, password: str) -> dict[str, str]:
+@dataclass(frozen=True)
+class IssuedToken:
+    """A new bearer token and the moment it stops working (fixed at issue)."""
+
+    token: str
+    expires_at: datetime
+
+
+def credentials(user: models.User, issued: IssuedToken, password: str) -> dict[str, str]:
     """What the CLI prints for a user it created or seeded."""
     return {
         "id": str(user.id),
         "email": user.email,
         "name": user.name,
-        "token": token,
+        "token": issued.token,
         "password": password,
+        "expiresAt": issued.expires_at.astimezone(UTC).isoformat(),
     }
 
 
@@ -48,36 +63,56 @@ def _clean_email(email: str) -> str:
 
 
 async def create_user(
-    sessions: Sessions, email: str, name: str, password: str
-) -> tuple[models.User, str]:
+    sessions: Sessions,
+    email: str,
+    name: str,
+    password: str,
+    *,
+    ttl_seconds: int = DEFAULT_TOKEN_TTL_SECONDS,
+) -> tuple[models.User, IssuedToken]:
     """Register a user and issue their first token."""
     email, name = _clean_email(email), name.strip()
     if not name or len(name) > 200:
         raise BadUserInput("Name must be 1 to 200 characters.")
     if len(password) < 8:
         raise BadUserInput("Password must be at least 8 characters.")
+    if ttl_seconds <= 0:
+        raise BadUserInput("A token's lifetime must be at least one second.")
     async with sessions.begin() as session:
         if await find_by_email(session, email) is not None:
             raise BadUserInput("A user with this email already exists.")
         user = models.User(email=email, name=name, password_hash=auth.hash_password(password))
         session.add(user)
         await session.flush()
-        token = await issue_token(session, user.id)
-    return user, token
+        issued = await issue(session, user.id, ttl_seconds)
+    return user, issued
 
 
 async def find_by_email(session: AsyncSession, email: str) -> models.User | None:
     return await session.scalar(select(models.User).where(models.User.email == email.lower()))
 
 
-async def issue_token(session: AsyncSession, user_id: int) -> str:
+async def issue(session: AsyncSession, user_id: int, ttl_seconds: int) -> IssuedToken:
+    """A new opaque token for the user, working for ``ttl_seconds`` from now."""
     token = auth.new_token()
-    session.add(models.ApiToken(user_id=user_id, token_hash=auth.token_digest(token)))
+    expires_at = utcnow() + timedelta(seconds=ttl_seconds)
+    session.add(
+        models.ApiToken(user_id=user_id, token_hash=auth.token_digest(token), expires_at=expires_at)
+    )
     await session.flush()
-    return token
+    return IssuedToken(token, expires_at)
 
 
-async def login(rt: Runtime, email: str, password: str, address: str) -> tuple[str, models.User]:
+async def issue_token(
+    session: AsyncSession, user_id: int, ttl_seconds: int = DEFAULT_TOKEN_TTL_SECONDS
+) -> str:
+    """The token alone, for callers that do not show its expiry."""
+    return (await issue(session, user_id, ttl_seconds)).token
+
+
+async def login(
+    rt: Runtime, email: str, password: str, address: str
+) -> tuple[IssuedToken, models.User]:
     """Check the password (rate-limited per email and per address) and issue a token."""
     await rt.throttle.check_login(email, address)
     async with rt.sessions() as session:
@@ -87,7 +122,7 @@ async def login(rt: Runtime, email: str, password: str, address: str) -> tuple[s
         await rt.throttle.login_failed(email, address)
         raise Unauthenticated("Invalid email or password.")
     async with rt.sessions.begin() as session:
-        return await issue_token(session, user.id), user
+        return await issue(session, user.id, rt.settings.token_ttl_seconds), user
 
 
 _TABLES = models.Base.metadata.tables
@@ -98,14 +133,21 @@ _LIVE_TOKEN = (
     select(
         _TOKENS.c.id.label("token_id"),
         _TOKENS.c.last_used_at,
+        _TOKENS.c.expires_at,
         _USERS.c.id.label("user_id"),
         _USERS.c.email,
         _USERS.c.name,
         _USERS.c.password_hash,
         _USERS.c.created_at,
+        _USERS.c.issuer,
+        _USERS.c.subject,
     )
     .join(_USERS, _USERS.c.id == _TOKENS.c.user_id)
-    .where(_TOKENS.c.token_hash == bindparam("digest"), _TOKENS.c.revoked_at.is_(None))
+    .where(
+        _TOKENS.c.token_hash == bindparam("digest"),
+        _TOKENS.c.revoked_at.is_(None),
+        _TOKENS.c.expires_at > bindparam("now"),
+    )
 )
 _TOUCH_TOKEN = (
     update(_TOKENS)
@@ -114,12 +156,34 @@ _TOUCH_TOKEN = (
 )
 
 
-async def authenticate(sessions: Sessions, token: str | None) -> Identity | None:
-    """Resolve a bearer token to its live user, or None."""
+async def authenticate(rt: Runtime, token: str | None) -> Identity | None:
+    """Resolve a bearer token (opaque, or a host app's JWT) to its live user, or None.
+
+    Expired, revoked and unknown tokens are all just None, and so is every JWT
+    when JWT sign-in is not configured.
+    """
     if not token:
         return None
+    digest = auth.token_digest(token)
+    if not jwts.looks_like_jwt(token):  # opaque tokens never contain a dot
+        return await _identity(rt.sessions, await _live_token(rt.sessions, digest))
+    claims = await rt.jwt.verify(token) if rt.jwt is not None else None
+    if claims is None:
+        return None
+    row = await _live_token(rt.sessions, digest)
+    if row is None and await _first_sight(rt.sessions, claims, digest):
+        row = await _live_token(rt.sessions, digest)
+    return await _identity(rt.sessions, row)
+
+
+async def _live_token(sessions: Sessions, digest: str) -> Any:
     async with sessions.connect() as connection:
-        row = (await connection.execute(_LIVE_TOKEN, {"digest": auth.token_digest(token)})).first()
+        result = await connection.execute(_LIVE_TOKEN, {"digest": digest, "now": utcnow()})
+        return result.first()
+
+
+async def _identity(sessions: Sessions, row: Any) -> Identity | None:
+    """The identity for a live token row (recording its use, at most once a minute)."""
     if row is None:
         return None
     now = utcnow()
@@ -132,8 +196,88 @@ async def authenticate(sessions: Sessions, token: str | None) -> Identity | None
         name=row.name,
         password_hash=row.password_hash,
         created_at=row.created_at,
+        issuer=row.issuer,
+        subject=row.subject,
     )
-    return Identity(user=user, token_id=row.token_id)
+    return Identity(user=user, token_id=row.token_id, expires_at=row.expires_at)
+
+
+async def _first_sight(sessions: Sessions, claims: jwts.Claims, digest: str) -> bool:
+    """Record a JWT not seen before: its user, created or updated from the claims, and a
+    token row (so logout and live checks work as for opaque tokens). False: refused."""
+    for attempt in (1, 2):
+        try:
+            async with sessions.begin() as session:
+                known = select(models.ApiToken.id).where(models.ApiToken.token_hash == digest)
+                if await session.scalar(known) is not None:
+                    return True  # recorded meanwhile, or revoked: the caller's lookup decides
+                user = await _jwt_user(session, claims)
+                if user is None:
+                    return False
+                token = models.ApiToken(
+                    user_id=user.id, token_hash=digest, expires_at=claims.expires_at
+                )
+                session.add(token)
+            return True
+        except IntegrityError:
+            # A concurrent first sight of this JWT or this user won; look again once.
+            if attempt == 2:
+                raise
+    return False
+
+
+async def _jwt_user(session: AsyncSession, claims: jwts.Claims) -> models.User | None:
+    """The user for (iss, sub): made on first sight, email and name kept up to date.
+
+    An email that belongs to another TaskBell user is refused, never linked: a host
+    app must not be able to take over a password account by naming its email.
+    """
+    user = await session.scalar(
+        select(models.User).where(
+            models.User.issuer == claims.issuer, models.User.subject == claims.subject
+        )
+    )
+    email = _valid_email(claims.email)
+    if claims.email is not None and email is None:
+        log.info("JWT refused: its email claim is not an email address")
+        return None
+    if email is not None and (user is None or email != user.email):
+        holder = await find_by_email(session, email)
+        if holder is not None and holder is not user:
+            log.info("JWT refused: its email belongs to another TaskBell user")
+            return None
+    if user is None:
+        if email is None:
+            log.info("JWT refused: a new user needs an email claim")
+            return None
+        user = models.User(
+            email=email,
+            name=_jwt_name(claims.name) or email.split("@")[0],
+            password_hash=auth.NO_PASSWORD,
+            issuer=claims.issuer,
+            subject=claims.subject,
+        )
+        session.add(user)
+        await session.flush()
+        return user
+    if email is not None:
+        user.email = email
+    user.name = _jwt_name(claims.name) or user.name
+    await session.flush()
+    return user
+
+
+def _valid_email(email: str | None) -> str | None:
+    if email is None:
+        return None
+    try:
+        return _clean_email(email)
+    except BadUserInput:
+        return None
+
+
+def _jwt_name(name: str | None) -> str:
+    return (name or "").strip()[:200]
 
 
 async def revoke_token(rt: Runtime, identity: Identity) -> None:
@@ -151,10 +295,12 @@ async def revoke_token(rt: Runtime, identity: Identity) -> None:
 
 
 async def live_token_ids(session: AsyncSession, token_ids: Collection[int]) -> set[int]:
-    """Those of ``token_ids`` that exist and are not revoked."""
+    """Those of ``token_ids`` that exist, are not revoked and have not expired."""
     rows = await session.scalars(
         select(models.ApiToken.id).where(
-            models.ApiToken.id.in_(token_ids), models.ApiToken.revoked_at.is_(None)
+            models.ApiToken.id.in_(token_ids),
+            models.ApiToken.revoked_at.is_(None),
+            models.ApiToken.expires_at > utcnow(),
         )
     )
     return set(rows)

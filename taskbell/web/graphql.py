@@ -38,7 +38,7 @@ async def get_context(connection: HTTPConnection) -> Context:
     identity = None
     if connection.scope["type"] == "http":
         token = auth.bearer_token(connection.headers.get("authorization"))
-        identity = await users.authenticate(rt.sessions, token)
+        identity = await users.authenticate(rt, token)
     return Context(rt, identity, _request_id(connection))
 
 
@@ -63,7 +63,7 @@ class TaskBellRouter(GraphQLOverHTTPRouter):
         header = params.get("authorization") or params.get("Authorization")
         if header is None and context.request is not None:
             header = context.request.headers.get("authorization")
-        identity = await users.authenticate(context.rt.sessions, auth.bearer_token(header))
+        identity = await users.authenticate(context.rt, auth.bearer_token(header))
         if identity is None:
             raise ConnectionRejectionError({"message": "A valid bearer token is required."})
         context.identity = identity

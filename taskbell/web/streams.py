@@ -155,9 +155,7 @@ class HttpSubscriptions:
         planned = None
         if payload is not None:
             rt: Runtime = scope["app"].state.runtime
-            identity = await users.authenticate(
-                rt.sessions, auth.bearer_token(headers.get("authorization"))
-            )
+            identity = await users.authenticate(rt, auth.bearer_token(headers.get("authorization")))
             resume = headers.get("last-event-id") if framing.resumes_from_header else None
             request_id = headers.get("x-request-id") or uuid.uuid4().hex[:16]
             planned = await core.plan(identity, payload, request_id, resume or None)

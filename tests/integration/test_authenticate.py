@@ -30,7 +30,7 @@ async def test_token_resolves_to_its_user_with_every_field(
     """The identity carries the user as stored and the id of the very token presented."""
     user = await make_user("Grace Hopper")
     token = await _issue(rt, user)
-    identity = await users.authenticate(rt.sessions, token)
+    identity = await users.authenticate(rt, token)
     assert identity is not None
     found = identity.user
     assert (found.id, found.email, found.name, found.password_hash, found.created_at) == (
@@ -50,22 +50,22 @@ async def test_unknown_missing_and_revoked_tokens_resolve_to_nobody(
 ) -> None:
     """Only a live token authenticates."""
     token = await _issue(rt, await make_user())
-    identity = await users.authenticate(rt.sessions, token)
+    identity = await users.authenticate(rt, token)
     assert identity is not None
     await users.revoke_token(rt, identity)
-    assert await users.authenticate(rt.sessions, token) is None
-    assert await users.authenticate(rt.sessions, "not-a-token") is None
-    assert await users.authenticate(rt.sessions, None) is None
+    assert await users.authenticate(rt, token) is None
+    assert await users.authenticate(rt, "not-a-token") is None
+    assert await users.authenticate(rt, None) is None
 
 
 async def test_last_use_is_written_at_most_once_a_minute(rt: Runtime, make_user: MakeUser) -> None:
     """A fresh token is stamped; within the minute it is not rewritten; after it, it is."""
     token = await _issue(rt, await make_user())
-    identity = await users.authenticate(rt.sessions, token)
+    identity = await users.authenticate(rt, token)
     assert identity is not None
     first = await _last_used(rt, identity.token_id)
     assert first is not None
-    await users.authenticate(rt.sessions, token)
+    await users.authenticate(rt, token)
     assert await _last_used(rt, identity.token_id) == first
     long_ago = utcnow() - users.LAST_USED_GRANULARITY - timedelta(seconds=1)
     async with rt.sessions.begin() as session:
@@ -74,5 +74,5 @@ async def test_last_use_is_written_at_most_once_a_minute(rt: Runtime, make_user:
             .where(models.ApiToken.id == identity.token_id)
             .values(last_used_at=long_ago)
         )
-    await users.authenticate(rt.sessions, token)
+    await users.authenticate(rt, token)
     assert await _last_used(rt, identity.token_id) != long_ago

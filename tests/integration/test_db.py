@@ -43,4 +43,4 @@ async def test_reads_and_writes_survive_the_server_closing_pooled_connections(
         assert (await connection.execute(text("SELECT 1"))).scalar_one() == 1
     async with rt.sessions.begin() as session:
         token = await users.issue_token(session, user.id)
-    assert await users.authenticate(rt.sessions, token) is not None
+    assert await users.authenticate(rt, token) is not None

@@ -27,7 +27,7 @@ CYCLE = [TaskStatus.IN_PROGRESS, TaskStatus.IN_REVIEW, TaskStatus.COMPLETED, Tas
 async def _identity(rt: Runtime, user: models.User) -> Identity:
     async with rt.sessions.begin() as session:
         token = await users.issue_token(session, user.id)
-    identity = await users.authenticate(rt.sessions, token)
+    identity = await users.authenticate(rt, token)
     assert identity is not None
     return identity
 

@@ -36,3 +36,9 @@ def test_password_check_accepts_only_the_right_password() -> None:
     assert auth.verify_password(stored, "correct horse")
     assert not auth.verify_password(stored, "wrong horse")
     assert not auth.verify_password(None, "correct horse")
+
+
+def test_a_user_without_a_password_never_matches() -> None:
+    """JWT users store NO_PASSWORD: no guess, not even the empty one, signs them in."""
+    assert not auth.verify_password(auth.NO_PASSWORD, "")
+    assert not auth.verify_password(auth.NO_PASSWORD, "correct horse")

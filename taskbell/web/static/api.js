@@ -1,6 +1,22 @@
 // Every operation the web client sends, and thin functions that run them over HTTP.
 
-import { request } from "./graphql.js";
+import { request as send } from "./graphql.js";
+
+let unauthenticated = () => {};
+
+/** Called whenever the server refuses the token we sent (revoked or expired), wherever it was. */
+export function onUnauthenticated(listener) {
+  unauthenticated = listener;
+}
+
+async function request(query, variables = {}, token = null) {
+  try {
+    return await send(query, variables, token);
+  } catch (error) {
+    if (token && error.hasCode?.("UNAUTHENTICATED")) unauthenticated(error);
+    throw error;
+  }
+}
 
 const TASK_FIELDS = "id title status version updatedAt assignee { id name } updatedBy { id name }";
 const NOTIFICATION_FIELDS = "id message read createdAt project { id name } actor { id name }";
@@ -20,7 +36,7 @@ export const NOTIFICATION_RECEIVED = `subscription NotificationReceived {
 export async function login(email, password) {
   const data = await request(
     `mutation Login($email: String!, $password: String!) {
-      login(email: $email, password: $password) { token user { id name email } }
+      login(email: $email, password: $password) { token expiresAt user { id name email } }
     }`,
     { email, password },
   );

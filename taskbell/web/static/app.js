@@ -9,12 +9,50 @@ import { QuickUpdate } from "./quick.js";
 import { DesktopAlerts, Toasts } from "./toasts.js";
 
 const TOKEN_KEY = "taskbell-token";
+const EXPIRES_KEY = "taskbell-expires-at";
 const BANNER_MS = 6000;
 const CLOCK_MS = 30000;
+const EXPIRED = "Your session expired — sign in again.";
+const ENDED = "Your session has ended. Please sign in again.";
+// The server's clock decides; a refusal this close to expiresAt is taken for the expiry.
+const EXPIRY_SLACK_MS = 60000;
+// setTimeout fires at once for longer delays (30-day tokens are longer): wait in steps.
+const MAX_TIMER_MS = 2 ** 31 - 1;
 const toasts = new Toasts($("#toasts"));
 const alerts = new DesktopAlerts($("#alerts-button"));
 let session = null;
 let bannerTimer = 0;
+let expiryTimer = 0;
+
+/** When the stored token stops working (ms since the epoch), or null when unknown. */
+function expiresAt() {
+  const when = Date.parse(sessionStorage.getItem(EXPIRES_KEY) ?? "");
+  return Number.isNaN(when) ? null : when;
+}
+
+function hasExpired(slackMs = 0) {
+  const when = expiresAt();
+  return when !== null && Date.now() >= when - slackMs;
+}
+
+/** Why the server refused our token: it expired, or it was revoked (signed out elsewhere). */
+function whyRefused() {
+  return hasExpired(EXPIRY_SLACK_MS) ? EXPIRED : ENDED;
+}
+
+/** Sign out the moment the token expires, without waiting for the server to refuse it. */
+function watchExpiry() {
+  clearTimeout(expiryTimer);
+  const when = expiresAt();
+  if (when === null || !session) return;
+  if (Date.now() >= when) return endSession(EXPIRED);
+  expiryTimer = setTimeout(watchExpiry, Math.min(when - Date.now(), MAX_TIMER_MS));
+}
+
+function forgetToken() {
+  sessionStorage.removeItem(TOKEN_KEY);
+  sessionStorage.removeItem(EXPIRES_KEY);
+}
 
 function announce(message, detail) {
   toasts.show(message, detail);
@@ -32,7 +70,7 @@ function showBanner(text) {
 /** Run a background promise; a revoked token ends the session, other failures are shown. */
 function guard(promise, { quiet = false } = {}) {
   promise.catch((error) => {
-    if (error.hasCode?.("UNAUTHENTICATED")) endSession("Your session has ended. Please sign in again.");
+    if (error.hasCode?.("UNAUTHENTICATED")) endSession(whyRefused());
     else if (!quiet) showBanner(error.message);
   });
 }
@@ -96,22 +134,24 @@ async function start(token, me) {
     announce,
     guard,
     onState: setConnection,
-    onUnauthorized: () => endSession("Your session has ended. Please sign in again."),
+    onUnauthorized: () => endSession(whyRefused()),
   });
   session = { token, board, bell, live };
   showApp(me);
   live.start();
   guard(Promise.all([board.refresh(), bell.load()]));
+  watchExpiry();
 }
 
 function endSession(message = "") {
   if (!session) return;
+  clearTimeout(expiryTimer);
   session.live.stop();
   session.board.clear();
   session.bell.clear();
   session = null;
   toasts.clear();
-  sessionStorage.removeItem(TOKEN_KEY);
+  forgetToken();
   setConnection("disconnected");
   showLogin(message);
 }
@@ -122,8 +162,10 @@ async function signIn(event) {
   submit.disabled = true;
   try {
     const email = $("[data-testid=login-email]").value.trim();
-    const { token, user } = await api.login(email, $("[data-testid=login-password]").value);
+    const login = await api.login(email, $("[data-testid=login-password]").value);
+    const { token, user } = login;
     sessionStorage.setItem(TOKEN_KEY, token);
+    sessionStorage.setItem(EXPIRES_KEY, login.expiresAt);
     event.target.reset();
     await start(token, user);
   } catch (error) {
@@ -160,14 +202,25 @@ async function boot() {
   $("#login-form").addEventListener("submit", signIn);
   $("#sign-out").addEventListener("click", signOut);
   wireBell();
-  setInterval(() => refreshTimes(), CLOCK_MS);
+  // Any request refused for its token, whichever part of the page sent it, ends the session.
+  api.onUnauthenticated(() => endSession(whyRefused()));
+  setInterval(() => {
+    refreshTimes();
+    if (session && hasExpired()) endSession(EXPIRED); // a tab that slept past its timer
+  }, CLOCK_MS);
   const token = sessionStorage.getItem(TOKEN_KEY);
   if (!token) return showLogin();
+  if (hasExpired()) {
+    forgetToken();
+    return showLogin(EXPIRED);
+  }
   try {
     await start(token, await api.loadMe(token));
   } catch (error) {
-    if (error.hasCode?.("UNAUTHENTICATED")) sessionStorage.removeItem(TOKEN_KEY);
-    showLogin(error.hasCode?.("UNAUTHENTICATED") ? "" : error.message);
+    const refused = error.hasCode?.("UNAUTHENTICATED");
+    const why = refused && hasExpired(EXPIRY_SLACK_MS) ? EXPIRED : "";
+    if (refused) forgetToken();
+    showLogin(refused ? why : error.message);
   }
 }
 
