@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 
@@ -40,6 +40,37 @@ class Writer(Protocol):
 
     async def unstalled(self) -> None:
         """Return once the transport's buffer has drained below its high-water mark."""
+
+
+class QueuedWriter:
+    """A ``Writer`` for transports with only an awaitable send (the ordinary ASGI path):
+    every message waits in the output's backlog and its drain task sends it."""
+
+    def __init__(
+        self,
+        send: Callable[[bytes], Awaitable[None]],
+        gone: tuple[type[BaseException], ...] = (OSError,),
+    ) -> None:
+        self._send = send
+        self._gone = gone
+
+    def ready(self) -> bool:
+        return False
+
+    def write(self, message: bytes) -> None:  # never called: ready() is False
+        raise NotImplementedError
+
+    async def send(self, message: bytes) -> None:
+        try:
+            await self._send(message)
+        except self._gone as error:
+            raise Closed from error
+
+    def stalled(self) -> bool:
+        return False
+
+    async def unstalled(self) -> None:
+        return
 
 
 class Output:

@@ -37,7 +37,7 @@ from strawberry.types.execution import PreExecutionError
 
 from taskbell.ratelimit import SocketBudget
 from taskbell.realtime import groups
-from taskbell.realtime.output import Closed, Output, cancel_quietly
+from taskbell.realtime.output import Output, QueuedWriter, cancel_quietly
 from taskbell.schema.context import Context
 from taskbell.web.uvicorn_direct import SOCKET_EXTENSION, DirectSocket
 
@@ -47,31 +47,6 @@ CLOSE_INIT_TIMEOUT = 4408
 CLOSE_SLOW_CONSUMER = 4413
 CLOSE_TOO_MANY_OPERATIONS = 4429
 SLOW_CONSUMER_REASON = "Too far behind; reconnect and resume from your last cursor"
-
-
-class _AsgiSocket:
-    """An ``output.Writer`` through the ordinary ASGI send (servers other than TaskBell's)."""
-
-    def __init__(self, websocket: Any) -> None:
-        self._websocket = websocket
-
-    def ready(self) -> bool:
-        return False
-
-    def write(self, message: bytes) -> None:  # never called: ready() is False
-        raise NotImplementedError
-
-    async def send(self, message: bytes) -> None:
-        try:
-            await self._websocket.send_text(message.decode())
-        except (WebSocketDisconnect, RuntimeError, OSError) as error:
-            raise Closed from error
-
-    def stalled(self) -> bool:
-        return False
-
-    async def unstalled(self) -> None:
-        return
 
 
 class _Operation:
@@ -102,7 +77,11 @@ class _SocketGuards:
         self._operations = self.context.rt.throttle.socket_budget()
         extensions = self.websocket.ws.scope.get("extensions") or {}
         self._direct = extensions.get(SOCKET_EXTENSION)
-        writer = self._direct or _AsgiSocket(self.websocket.ws)
+        ws = self.websocket.ws
+        writer = self._direct or QueuedWriter(
+            lambda message: ws.send_text(message.decode()),
+            (WebSocketDisconnect, RuntimeError, OSError),
+        )
         self._output = Output(
             writer,
             settings.client_buffer_bytes,

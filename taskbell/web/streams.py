@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from taskbell import auth
 from taskbell.realtime import groups
-from taskbell.realtime.output import Closed, Output, cancel_quietly
+from taskbell.realtime.output import Closed, Output, QueuedWriter, cancel_quietly
 from taskbell.runtime import Runtime
 from taskbell.services import users
 from taskbell.web.uvicorn_direct import STREAM_EXTENSION, DirectStream
@@ -98,31 +97,6 @@ def framing_for(accept: str) -> Framing | None:
             if spec.startswith("1.0") and boundary == "graphql":
                 return MULTIPART
     return None
-
-
-class _AsgiStream:
-    """An ``output.Writer`` through the ordinary ASGI send (servers other than TaskBell's)."""
-
-    def __init__(self, send: Send) -> None:
-        self._send = send
-
-    def ready(self) -> bool:
-        return False
-
-    def write(self, message: bytes) -> None:  # never called: ready() is False
-        raise NotImplementedError
-
-    async def send(self, message: bytes) -> None:
-        try:
-            await self._send({"type": "http.response.body", "body": message, "more_body": True})
-        except OSError as error:
-            raise Closed from error
-
-    def stalled(self) -> bool:
-        return False
-
-    async def unstalled(self) -> None:
-        return
 
 
 @dataclass
@@ -194,7 +168,7 @@ class _Stream:
         )
         direct = self._direct if self._direct is not None and self._direct.usable else None
         output = Output(
-            direct or _AsgiStream(self._send),
+            direct or QueuedWriter(self._send_body),
             rt.settings.client_buffer_bytes,
             rt.settings.send_timeout_seconds,
             self._overflow,
@@ -249,6 +223,9 @@ class _Stream:
         if direct is not None:
             direct.end_now(linger)
 
+    async def _send_body(self, message: bytes) -> None:
+        await self._send({"type": "http.response.body", "body": message, "more_body": True})
+
     def _overflow(self) -> None:
         self._rt.metrics.slow_consumers_closed.inc()
         self._overflowed = True
@@ -299,6 +276,3 @@ def _replay(body: bytes, after: list[Message], receive: Receive) -> Receive:
         return await receive()
 
     return replayed
-
-
-Closer = Callable[[], Awaitable[None]]

@@ -130,21 +130,20 @@ class SocketTap:
         ws.on_message(to_server)
         server.on_message(to_page)
 
-    def events(self) -> list[dict[str, Any]]:
-        """The taskStatusUpdated events the page received, in order."""
+    def events(self, field: str = "taskStatusUpdated") -> list[dict[str, Any]]:
+        """What the page received on one subscription field, in order."""
         return [
-            frame["payload"]["data"]["taskStatusUpdated"]
+            frame["payload"]["data"][field]
             for frame in self.received
-            if frame.get("type") == "next"
-            and "taskStatusUpdated" in (frame["payload"].get("data") or {})
+            if frame.get("type") == "next" and field in (frame["payload"].get("data") or {})
         ]
 
-    def subscribed_after(self) -> list[str | None]:
-        """The `after` cursor of every taskStatusUpdated subscribe the page sent."""
+    def subscribed_after(self, field: str = "taskStatusUpdated") -> list[str | None]:
+        """The `after` cursor of every subscribe to ``field`` the page sent."""
         return [
             frame["payload"]["variables"].get("after")
             for frame in self.sent
-            if frame.get("type") == "subscribe" and "taskStatusUpdated" in frame["payload"]["query"]
+            if frame.get("type") == "subscribe" and field in frame["payload"]["query"]
         ]
 
 

@@ -37,7 +37,8 @@ async def test_after_a_server_restart_the_page_resumes_from_its_last_cursor(
     new_page: NewPage,
     console: ConsoleWatch,
 ) -> None:
-    """A change made while the server restarted reaches Bob's board by replay after reconnecting."""
+    """A change made while the server restarted reaches Bob's board, and his bell, by replay
+    from the two cursors after reconnecting."""
     alice, bob = demo.users["alice"], demo.users["bob"]
     ids = await task_ids(api(alice))
     seen, missed = ids["Set up analytics"], ids["Write landing page copy"]
@@ -48,7 +49,9 @@ async def test_after_a_server_restart_the_page_resumes_from_its_last_cursor(
     await wait_for_subscriptions(http, 2)
     await move(api(alice), seen, "IN_PROGRESS")
     await expect(card_in(page, "IN_PROGRESS", seen)).to_be_visible()
+    await expect(page.get_by_test_id("bell-count")).to_have_text("1")
     cursor = tap.events()[-1]["cursor"]
+    note_cursor = tap.events("notificationReceived")[-1]["cursor"]
     state = page.get_by_test_id("connection-state")
 
     with console.server_outage():
@@ -63,8 +66,11 @@ async def test_after_a_server_restart_the_page_resumes_from_its_last_cursor(
     message = status_message(alice, "Write landing page copy", "TODO", "IN_REVIEW")
     await expect(card_in(page, "IN_REVIEW", missed)).to_be_visible()
     await expect(page.get_by_test_id("toast").filter(has_text=message)).to_be_visible()
+    await expect(page.get_by_test_id("bell-count")).to_have_text("2")
     assert tap.subscribed_after()[-1] == cursor
     assert [event["message"] for event in tap.events()][-1] == message
+    assert tap.subscribed_after("notificationReceived")[-1] == note_cursor
+    assert [note["message"] for note in tap.events("notificationReceived")][-1] == message
 
 
 async def test_while_the_socket_stays_down_the_page_polls_for_notifications(

@@ -29,8 +29,8 @@ export const TASK_STATUS_UPDATED = `subscription TaskStatusUpdated($after: Strin
   }
 }`;
 
-export const NOTIFICATION_RECEIVED = `subscription NotificationReceived {
-  notificationReceived { ${NOTIFICATION_FIELDS} }
+export const NOTIFICATION_RECEIVED = `subscription NotificationReceived($after: String) {
+  notificationReceived(after: $after) { cursor ${NOTIFICATION_FIELDS} }
 }`;
 
 export async function login(email, password) {

@@ -1,5 +1,5 @@
-// Live updates: the two subscriptions over one socket, resuming taskStatusUpdated from the last
-// cursor after a reconnect, and polling the notifications query while the socket stays down.
+// Live updates: the two subscriptions over one socket, each resuming from its last cursor after a
+// reconnect, and polling the notifications query while the socket stays down.
 
 import { NOTIFICATION_RECEIVED, TASK_STATUS_UPDATED } from "./api.js";
 import { GraphQLSocket } from "./socket.js";
@@ -16,6 +16,7 @@ export class Live {
   #hooks;
   #socket;
   #cursor = null;
+  #noteCursor = null;
   #pollTimer = 0;
   #stopped = false;
   // Messages already toasted from a poll, so their events replayed on reconnect stay quiet.
@@ -71,9 +72,16 @@ export class Live {
   }
 
   #subscribeNotifications() {
-    this.#subscribeOnce(NOTIFICATION_RECEIVED, () => ({}), {
-      next: (data) => this.#bell.received(data.notificationReceived),
-      restart: () => this.#subscribeNotifications(),
+    this.#subscribeOnce(NOTIFICATION_RECEIVED, () => ({ after: this.#noteCursor }), {
+      next: (data) => {
+        this.#noteCursor = data.notificationReceived.cursor;
+        this.#bell.received(data.notificationReceived);
+      },
+      // A refused cursor: start afresh; the bell re-reads its count on reconnect anyway.
+      restart: () => {
+        this.#noteCursor = null;
+        this.#subscribeNotifications();
+      },
     });
   }
 
@@ -118,8 +126,8 @@ export class Live {
     this.#hooks.onState(state);
     if (state !== "connected") return;
     this.#stopPolling();
-    // notificationReceived cannot resume, so re-read the count; events resume from the cursor,
-    // and without one (nothing received yet) the board is re-read instead.
+    // Both subscriptions resume from their cursors (the bell skips notifications it has seen,
+    // and re-reads its count); without an event cursor the board is re-read instead.
     this.#hooks.guard(this.#bell.load());
     if (this.#cursor === null) this.#hooks.guard(this.#board.refresh());
     setTimeout(() => this.#echoes.clear(), ECHO_MEMORY_MS);
