@@ -21,10 +21,11 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("users", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("notification_seq", sa.Integer(), server_default="0", nullable=False)
-        )
+    # Plain ALTERs on users, never a batch rebuild: on SQLite a rebuild of users with
+    # foreign keys on would delete every row that references it (tokens, members).
+    op.add_column(
+        "users", sa.Column("notification_seq", sa.Integer(), server_default="0", nullable=False)
+    )
     with op.batch_alter_table("notifications", schema=None) as batch_op:
         batch_op.add_column(sa.Column("position", sa.Integer(), nullable=True))
     op.execute(
@@ -47,5 +48,4 @@ def downgrade() -> None:
     with op.batch_alter_table("notifications", schema=None) as batch_op:
         batch_op.drop_index("uq_notifications_recipient_id_position")
         batch_op.drop_column("position")
-    with op.batch_alter_table("users", schema=None) as batch_op:
-        batch_op.drop_column("notification_seq")
+    op.execute("ALTER TABLE users DROP COLUMN notification_seq")  # SQLite 3.35+, PostgreSQL

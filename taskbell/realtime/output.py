@@ -18,6 +18,10 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+# How long a connection closed for being too far behind may still flush its goodbye (the
+# close frame, the last chunk) to a peer that reads again, before it is cut off.
+CLOSE_LINGER_SECONDS = 30.0
+
 
 class Closed(Exception):
     """The peer is gone; nothing more can be written."""

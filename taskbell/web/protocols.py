@@ -37,7 +37,7 @@ from strawberry.types.execution import PreExecutionError
 
 from taskbell.ratelimit import SocketBudget
 from taskbell.realtime import groups
-from taskbell.realtime.output import Output, QueuedWriter, cancel_quietly
+from taskbell.realtime.output import CLOSE_LINGER_SECONDS, Output, QueuedWriter, cancel_quietly
 from taskbell.schema.context import Context
 from taskbell.web.uvicorn_direct import SOCKET_EXTENSION, DirectSocket
 
@@ -107,9 +107,7 @@ class _SocketGuards:
         rt = self.context.rt
         rt.metrics.slow_consumers_closed.inc()
         if self._direct is not None:
-            self._direct.close_now(
-                CLOSE_SLOW_CONSUMER, SLOW_CONSUMER_REASON, rt.settings.send_timeout_seconds
-            )
+            self._direct.close_now(CLOSE_SLOW_CONSUMER, SLOW_CONSUMER_REASON, CLOSE_LINGER_SECONDS)
             return
         closing = asyncio.ensure_future(
             asyncio.wait_for(

@@ -28,7 +28,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from taskbell import auth
 from taskbell.realtime import groups
-from taskbell.realtime.output import Closed, Output, QueuedWriter, cancel_quietly
+from taskbell.realtime.output import (
+    CLOSE_LINGER_SECONDS,
+    Closed,
+    Output,
+    QueuedWriter,
+    cancel_quietly,
+)
 from taskbell.runtime import Runtime
 from taskbell.services import users
 from taskbell.web.uvicorn_direct import STREAM_EXTENSION, DirectStream
@@ -207,21 +213,20 @@ class _Stream:
 
     async def _finish(self, output: Output, direct: DirectStream | None) -> None:
         """End the body: cleanly after what is queued, or at once for a reader too far behind."""
-        linger = self._rt.settings.send_timeout_seconds
         if self._overflowed:
             if direct is not None:
-                direct.end_now(linger)
+                direct.end_now(CLOSE_LINGER_SECONDS)
             return
         output.send(self._framing.end)
         with contextlib.suppress(Closed, TimeoutError):
-            async with asyncio.timeout(linger):
+            async with asyncio.timeout(self._rt.settings.send_timeout_seconds):
                 await output.flush()
                 output.close()
                 await self._send({"type": "http.response.body", "body": b"", "more_body": False})
                 return
         output.close()
         if direct is not None:
-            direct.end_now(linger)
+            direct.end_now(CLOSE_LINGER_SECONDS)
 
     async def _send_body(self, message: bytes) -> None:
         await self._send({"type": "http.response.body", "body": message, "more_body": True})

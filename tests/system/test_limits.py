@@ -9,6 +9,7 @@ import socket
 
 import httpx
 import psutil
+import pytest
 from websockets.exceptions import ConnectionClosed
 
 from tests.support.graphql_ws import GraphQLSocket, graphql_socket
@@ -24,25 +25,46 @@ WIDE_SUBSCRIPTION = (
 )
 
 
-class StalledClient:
-    """A raw WebSocket client with a tiny receive window that subscribes, then never reads."""
+TRANSPORTS = ["graphql-transport-ws", "graphql-ws", "graphql-sse", "multipart"]
+_UPGRADE = (
+    "GET /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+    "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: {protocol}\r\n\r\n"
+)
+_ACCEPT = {
+    "graphql-sse": "text/event-stream",
+    "multipart": 'multipart/mixed;subscriptionSpec="1.0"',
+}
 
-    def __init__(self, port: int) -> None:
+
+class StalledClient:
+    """A raw client with a tiny receive window that subscribes over one transport, then
+    never reads."""
+
+    def __init__(self, port: int, transport: str) -> None:
+        self.transport = transport
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         self.sock.settimeout(15)
         self.sock.connect((HOST, port))
 
-    def handshake(self, token: str, subscribe: dict[str, object]) -> None:
-        self.sock.sendall(
-            b"GET /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-            b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-            b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n"
-        )
+    def subscribe(self, token: str, query: str) -> None:
+        if self.transport in _ACCEPT:
+            body = json.dumps({"query": query}).encode()
+            self.sock.sendall(
+                b"POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                + f"Authorization: Bearer {token}\r\nAccept: {_ACCEPT[self.transport]}\r\n".encode()
+                + f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
+            assert b" 200 " in self._read_until(b"\r\n\r\n")
+            return
+        self.sock.sendall(_UPGRADE.format(protocol=self.transport).encode())
         assert b" 101 " in self._read_until(b"\r\n\r\n")
         self._send({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}})
         assert b"connection_ack" in self._read_until(b"connection_ack")
-        self._send(subscribe)
+        start = "subscribe" if self.transport == "graphql-transport-ws" else "start"
+        self._send({"id": "s", "type": start, "payload": {"query": query}})
 
     def wait_closed(self) -> bytes:
         """Read what is left; return its tail once the server ends the connection."""
@@ -51,6 +73,14 @@ class StalledClient:
             while chunk := self.sock.recv(65536):
                 tail = (tail + chunk)[-64:]
         return tail
+
+    def assert_goodbye(self, tail: bytes) -> None:
+        """WebSockets end with a 4413 close frame; HTTP streams with the last chunk."""
+        if self.transport in _ACCEPT:
+            assert tail.endswith(b"0\r\n\r\n"), tail
+        else:
+            assert b"\x88" in tail  # a close frame ends the stream ...
+            assert (4413).to_bytes(2, "big") in tail  # ... with the slow-consumer code
 
     def _send(self, message: dict[str, object]) -> None:
         payload = json.dumps(message).encode()
@@ -65,13 +95,16 @@ class StalledClient:
         return data
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_stalled_client_is_closed_while_others_keep_receiving(
-    start_server: StartServer, private_redis: RedisProcess
+    start_server: StartServer, private_redis: RedisProcess, transport: str
 ) -> None:
-    """A client that never reads is closed (4413); the others get all 1,000 events; RSS holds."""
+    """A client that never reads is closed once it is too far behind (4413 on WebSockets, the
+    end of the stream on HTTP); the others get all 1,000 events; RSS holds."""
     server = await start_server(
         private_redis.url,
-        send_timeout_seconds="2",
+        send_timeout_seconds="30",  # the byte budget, not the timer, must close it here
+        client_buffer_bytes=str(256 * 1024),
         socket_send_buffer_bytes="16384",
         ws_ping_interval_seconds="600",  # only our slow-consumer guard may close it
     )
@@ -81,16 +114,11 @@ async def test_stalled_client_is_closed_while_others_keep_receiving(
     # 24 changes per task bring each back to the status it started in.
     await asyncio.gather(*(_write(server, team, t, 24) for t in team.task_ids))
     process = psutil.Process(server.pid)
-    stalled = StalledClient(server.port)
-    subscribe: dict[str, object] = {
-        "id": "s",
-        "type": "subscribe",
-        "payload": {"query": WIDE_SUBSCRIPTION},
-    }
-    await asyncio.to_thread(stalled.handshake, team.tokens[1], subscribe)
+    stalled = StalledClient(server.port, transport)
+    await asyncio.to_thread(stalled.subscribe, team.tokens[1], WIDE_SUBSCRIPTION)
     async with graphql_socket(server.ws_url, team.tokens[1]) as reader:
         await reader.subscribe("s", SUBSCRIBE, {"p": [team.project_id]})
-        await asyncio.sleep(0.3)
+        await _until_subscribed(server, 2)
         rss_before = process.memory_info().rss
         events = 1000
         received = asyncio.create_task(_count(reader, events))
@@ -100,10 +128,51 @@ async def test_stalled_client_is_closed_while_others_keep_receiving(
         await writers
         assert await received == events
         rss_after = process.memory_info().rss
-    print(f"RSS before {rss_before / MiB:.1f} MiB, after {rss_after / MiB:.1f} MiB")
-    assert b"\x88" in tail  # a close frame ends the stream ...
-    assert (4413).to_bytes(2, "big") in tail  # ... with the slow-consumer code
+    print(f"{transport}: RSS before {rss_before / MiB:.1f} MiB, after {rss_after / MiB:.1f} MiB")
+    stalled.assert_goodbye(tail)
     assert rss_after - rss_before < 8 * MiB
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_stalled_client_is_closed_by_the_timer_when_no_further_event_comes(
+    start_server: StartServer, private_redis: RedisProcess, transport: str
+) -> None:
+    """Far under its byte budget but blocked: closed once the send timeout passes, though
+    nothing more is published (a timer notices, not the next event)."""
+    server = await start_server(
+        private_redis.url,
+        send_timeout_seconds="2",
+        client_buffer_bytes=str(64 * MiB),
+        socket_send_buffer_bytes="16384",
+        ws_ping_interval_seconds="600",
+    )
+    team = await make_team(server, members=2, tasks=1)
+    stalled = StalledClient(server.port, transport)
+    await asyncio.to_thread(stalled.subscribe, team.tokens[1], WIDE_SUBSCRIPTION)
+    await _until_subscribed(server, 1)
+    # About 200 KiB: more than the kernel buffers on both sides hold, far below the budget.
+    await _write(server, team, team.task_ids[0], 200)
+    writes_done = asyncio.get_running_loop().time()
+    await _until_metric(server, "taskbell_slow_consumers_closed_total 1.0", seconds=20)
+    closed_after = asyncio.get_running_loop().time() - writes_done
+    tail = await asyncio.to_thread(stalled.wait_closed)
+    stalled.assert_goodbye(tail)
+    assert closed_after < 2 + 5, f"closed {closed_after:.1f} s after the last event"
+    stats = await _stats(server)
+    assert stats["total_subscriptions"] == 0
+
+
+async def _until_subscribed(server: TaskBellProcess, count: int, seconds: float = 20) -> None:
+    """The server counts a subscription once it listens at the broker."""
+    async with asyncio.timeout(seconds):
+        while (await _stats(server))["total_subscriptions"] < count:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+
+
+async def _stats(server: TaskBellProcess) -> dict[str, int]:
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        stats: dict[str, int] = (await http.get("/ws/stats")).json()
+        return stats
 
 
 async def _until_metric(server: TaskBellProcess, line: str, seconds: float = 60) -> None:
