@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings()
     except ValidationError as error:  # say what is wrong, not where pydantic noticed it
-        problems = "; ".join(problem["msg"] for problem in error.errors())
+        problems = "; ".join(p["msg"].removeprefix("Value error, ") for p in error.errors())
         print(f"error: invalid configuration: {problems}", file=sys.stderr)
         return 2
     if args.command == "serve":

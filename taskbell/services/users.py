@@ -149,6 +149,8 @@ _LIVE_TOKEN = (
         _TOKENS.c.expires_at > bindparam("now"),
     )
 )
+# Row's type parameters differ between SQLAlchemy 2.0 and 2.1; the columns are _LIVE_TOKEN's.
+_TokenRow = Any
 _TOUCH_TOKEN = (
     update(_TOKENS)
     .where(_TOKENS.c.id == bindparam("token_id"))
@@ -176,13 +178,13 @@ async def authenticate(rt: Runtime, token: str | None) -> Identity | None:
     return await _identity(rt.sessions, row)
 
 
-async def _live_token(sessions: Sessions, digest: str) -> Any:
+async def _live_token(sessions: Sessions, digest: str) -> _TokenRow | None:
     async with sessions.connect() as connection:
         result = await connection.execute(_LIVE_TOKEN, {"digest": digest, "now": utcnow()})
         return result.first()
 
 
-async def _identity(sessions: Sessions, row: Any) -> Identity | None:
+async def _identity(sessions: Sessions, row: _TokenRow | None) -> Identity | None:
     """The identity for a live token row (recording its use, at most once a minute)."""
     if row is None:
         return None
@@ -243,7 +245,12 @@ async def _jwt_user(session: AsyncSession, claims: jwts.Claims) -> models.User |
         return None
     if email is not None and (user is None or email != user.email):
         holder = await find_by_email(session, email)
-        if holder is not None and holder is not user:
+        if holder is not None and (holder.issuer, holder.subject) == (
+            claims.issuer,
+            claims.subject,
+        ):
+            user = holder  # a concurrent first sight of this subject committed it meanwhile
+        elif holder is not None:
             log.info("JWT refused: its email belongs to another TaskBell user")
             return None
     if user is None:

@@ -9,7 +9,7 @@ import jwt
 import pytest
 from pydantic import ValidationError
 
-from taskbell import auth, jwks, jwts
+from taskbell import auth, cli, jwks, jwts
 from taskbell.config import Settings
 from tests.support.jwt_issuer import AUDIENCE, HS256_SECRET, ISSUER, SigningKey, claims, hs256
 
@@ -132,3 +132,15 @@ def test_a_jwks_yields_only_rs256_and_es256_signing_keys() -> None:
     assert {kid: key.algorithm_name for kid, key in keys.items()} == {"r": "RS256", "e": "ES256"}
     assert jwks.signing_keys({"keys": "nope"}) == {}
     assert jwks.signing_keys([]) == {}
+
+
+def test_the_cli_refuses_to_start_with_an_issuer_missing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`taskbell serve` exits 2 with one clear line before it touches anything."""
+    monkeypatch.setenv("TASKBELL_JWT_SECRET", HS256_SECRET)
+    monkeypatch.delenv("TASKBELL_JWT_ISSUER", raising=False)
+    assert cli.main(["serve", "--port", "1"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: invalid configuration: TASKBELL_JWT_ISSUER is required")
+    assert HS256_SECRET not in error
