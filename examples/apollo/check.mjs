@@ -1,10 +1,12 @@
-// Apollo Client against a running TaskBell: one user subscribes over graphql-ws, another
-// changes a task over HTTP, and the subscriber's InMemoryCache must hold the task's new
-// status and version. Exits 0 and prints a JSON summary, or exits 1 saying what went wrong.
+// Apollo Client against a running TaskBell: one user subscribes, another changes a task over
+// HTTP, and the subscriber's InMemoryCache must hold the task's new status and version. Exits 0
+// and prints a JSON summary, or exits 1 saying what went wrong.
 //
 //   TASKBELL_URL=http://127.0.0.1:8000 SUBSCRIBER_TOKEN=... WRITER_TOKEN=... TASK_ID=... \
 //     node check.mjs
-// Optional: NEW_STATUS (default IN_PROGRESS).
+// Optional: NEW_STATUS (default IN_PROGRESS); LINK=ws (default: the subscription over graphql-ws,
+// joined to HttpLink by ApolloLink.split) or LINK=http (HttpLink alone, no WebSocket at all: the
+// subscription travels as multipart HTTP, and the summary names the response's content type).
 
 import { ApolloClient, ApolloLink, HttpLink, InMemoryCache, gql } from "@apollo/client";
 import { GraphQLWsLink } from "@apollo/client/link/subscriptions";
@@ -67,6 +69,29 @@ function taskbellClient(url, token) {
   return { client, wsClient };
 }
 
+/**
+ * Everything over HttpLink alone. HttpLink asks for `multipart/mixed;subscriptionSpec=1.0` when
+ * the operation is a subscription and reads the parts as they stream in (Node 20's fetch). The
+ * fetch wrapper only records which content types answered those requests.
+ */
+function httpOnlyClient(url, token, streamedAs) {
+  const recordingFetch = async (input, init) => {
+    const response = await fetch(input, init);
+    const accept = new Headers(init?.headers).get("accept") ?? "";
+    if (accept.includes("multipart/mixed")) streamedAs.push(response.headers.get("content-type"));
+    return response;
+  };
+  const client = new ApolloClient({
+    link: new HttpLink({
+      uri: `${url}/graphql`,
+      headers: { authorization: `Bearer ${token}` },
+      fetch: recordingFetch,
+    }),
+    cache: new InMemoryCache(),
+  });
+  return { client, wsClient: null };
+}
+
 function within(ms, promise, what) {
   let timer;
   const timeout = new Promise((_, reject) => {
@@ -102,8 +127,13 @@ async function main() {
   const url = setting("TASKBELL_URL");
   const taskId = setting("TASK_ID");
   const newStatus = setting("NEW_STATUS", "IN_PROGRESS");
-  const subscriber = taskbellClient(url, setting("SUBSCRIBER_TOKEN"));
-  const writer = taskbellClient(url, setting("WRITER_TOKEN"));
+  const link = setting("LINK", "ws");
+  if (link !== "ws" && link !== "http") throw new Error(`LINK must be ws or http, not ${link}`);
+  const streamedAs = [];
+  const connect = (token) =>
+    link === "ws" ? taskbellClient(url, token) : httpOnlyClient(url, token, streamedAs);
+  const subscriber = connect(setting("SUBSCRIBER_TOKEN"));
+  const writer = connect(setting("WRITER_TOKEN"));
   try {
     const { data } = await subscriber.client.query({ query: TASK, variables: { id: taskId } });
     const before = data.task;
@@ -127,9 +157,11 @@ async function main() {
     if (cached?.status !== expected.status || cached?.version !== expected.version) {
       throw new Error(`cache holds ${JSON.stringify(cached)}, expected ${JSON.stringify(expected)}`);
     }
-    console.log(JSON.stringify({ before, event: received, cached }));
+    const summary = { link, before, event: received, cached };
+    if (link === "http") summary.streamedAs = streamedAs;
+    console.log(JSON.stringify(summary));
   } finally {
-    await Promise.all([subscriber.wsClient.dispose(), writer.wsClient.dispose()]);
+    await Promise.all([subscriber.wsClient?.dispose(), writer.wsClient?.dispose()]);
     subscriber.client.stop();
     writer.client.stop();
   }
