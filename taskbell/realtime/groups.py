@@ -23,7 +23,7 @@ import contextlib
 import json
 import uuid
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Collection
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -441,7 +441,11 @@ class _Watch:
 
 
 async def follow(
-    rt: Runtime, live: LiveField, identity: Identity, arguments: dict[str, Any]
+    rt: Runtime,
+    live: LiveField,
+    identity: Identity,
+    arguments: dict[str, Any],
+    listening: Callable[[], None] | None = None,
 ) -> AsyncGenerator[tuple[Any, str], None]:
     """One subscriber's ordered stream, for a caller of ``schema.subscribe``.
 
@@ -453,7 +457,9 @@ async def follow(
     source = live.source(rt)
     own_channel = events.user_channel(rt.channel_prefix, identity.user.id)
     audience = _Alone(source, identity, scope.keys, own_channel)
-    return streams.ordered(rt, source, audience, list(scope.keys), scope.resume_from)
+    return streams.ordered(
+        rt, source, audience, list(scope.keys), scope.resume_from, listening=listening
+    )
 
 
 @dataclass(frozen=True)

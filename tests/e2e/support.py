@@ -198,26 +198,41 @@ class Subscription:
             self._queue.put_nowait(error)
 
     async def pump_results(self, results: AsyncIterator[dict[str, Any]]) -> None:
-        """Results of an HTTP stream, checked the way gql checks a WebSocket's."""
+        """Results of an HTTP stream, checked the way gql checks a WebSocket's, until the
+        server ends the stream (``ended``)."""
         try:
             async for result in results:
                 if result.get("errors"):
-                    raise TransportQueryError(
-                        str(result["errors"][0]), errors=result["errors"], data=result.get("data")
+                    self._queue.put_nowait(
+                        TransportQueryError(
+                            str(result["errors"][0]),
+                            errors=result["errors"],
+                            data=result.get("data"),
+                        )
                     )
-                self._queue.put_nowait(result["data"])
+                else:
+                    self._queue.put_nowait(result["data"])
         except Exception as error:
             self._queue.put_nowait(error)
         self.ended = True
 
     async def next(self) -> dict[str, Any]:
+        return await self.next_within(WAIT_SECONDS)
+
+    async def next_within(self, seconds: float) -> dict[str, Any]:
         try:
-            item = await asyncio.wait_for(self._queue.get(), WAIT_SECONDS)
+            item = await asyncio.wait_for(self._queue.get(), seconds)
         except TimeoutError:
-            pytest.fail(f"no subscription result within {WAIT_SECONDS} s")
+            pytest.fail(f"no subscription result within {seconds:.1f} s")
         if isinstance(item, Exception):
             raise item
         return item
+
+    async def until_ended(self, seconds: float = WAIT_SECONDS) -> None:
+        """Wait for an HTTP stream to end (its pump returns once the server ends it)."""
+        async with asyncio.timeout(seconds):
+            while not self.ended:  # noqa: ASYNC110  # the pump sets it as it returns
+                await asyncio.sleep(0.05)
 
     async def assert_silent(self, seconds: float = 1.0) -> None:
         with suppress(TimeoutError):

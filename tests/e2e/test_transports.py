@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncGenerator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from gql.transport.exceptions import TransportQueryError
 
-from tests.support.http_streams import MULTIPART_ACCEPT, sse_events
+from tests.support.http_streams import GRAPHQL_SSE, MULTIPART, MULTIPART_ACCEPT, sse_events
 
 from .support import (
     EVENT_FIELDS,
@@ -19,6 +20,7 @@ from .support import (
     WAIT_SECONDS,
     ApiFactory,
     Sockets,
+    Stack,
     Team,
     error_codes,
 )
@@ -154,3 +156,23 @@ async def test_queries_still_work_over_an_event_stream(team: Team, http: httpx.A
     events = sse_events(http, team.member.token, "query { me { email } }", {})
     results = [result async for result, _ in events]
     assert results == [{"data": {"me": {"email": team.member.email}}}]
+
+
+@pytest.mark.parametrize("transport", [GRAPHQL_SSE, MULTIPART])
+async def test_an_http_stream_ends_within_five_seconds_of_its_token_expiring(
+    stack: Stack, team: Team, sockets: Sockets, transport: str
+) -> None:
+    """With no event to deliver, the expiry alone ends the stream: UNAUTHENTICATED, then
+    the end of the stream (graphql-sse's complete, multipart's closing delimiter)."""
+    created = await stack.cli(
+        "user", "create", f"--email=short-{transport}-{team.project_id}@example.test",
+        "--name=Short", "--password=long-enough-password", "--token-ttl=3",
+    )  # fmt: skip
+    expires_at = datetime.fromisoformat(created["expiresAt"].replace("Z", "+00:00"))
+    query = "subscription { notificationReceived { id } }"
+    async with sockets.subscribe(created["token"], query, {}, transport) as notes:
+        with pytest.raises(TransportQueryError) as ended:
+            await notes.next_within((expires_at - datetime.now(UTC)).total_seconds() + 5)
+        await notes.until_ended()
+    assert error_codes(ended.value.errors) == ["UNAUTHENTICATED"]
+    assert datetime.now(UTC) <= expires_at + timedelta(seconds=5)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import TypeVar
 
 import pytest
@@ -33,12 +33,17 @@ async def _identity(rt: Runtime, user: models.User) -> Identity:
 
 
 async def _task_status_stream(
-    rt: Runtime, viewer: Identity, project_ids: list[int] | None, after: str | None
+    rt: Runtime,
+    viewer: Identity,
+    project_ids: list[int] | None,
+    after: str | None,
+    listening: Callable[[], None] | None = None,
 ) -> AsyncGenerator[tuple[events.TaskStatusChanged, str], None]:
-    """One subscriber's ordered stream, as the core serves ``taskStatusUpdated``."""
+    """One subscriber's ordered stream, as the core serves ``taskStatusUpdated``;
+    ``listening`` is called once it listens at the broker."""
     ids = None if project_ids is None else [str(pid) for pid in project_ids]
     arguments = {"projectIds": ids, "after": after}
-    return await groups.follow(rt, TaskStatusUpdated(), viewer, arguments)
+    return await groups.follow(rt, TaskStatusUpdated(), viewer, arguments, listening)
 
 
 async def _take(stream: AsyncGenerator[T, None], count: int) -> list[T]:
@@ -64,9 +69,10 @@ async def test_resume_replays_what_was_missed_then_goes_live(
     """after: <cursor> yields exactly the missed events in order, then live ones."""
     team = await make_team()
     viewer = await _identity(rt, team.members[0])
-    first = await _task_status_stream(rt, viewer, [team.project.id], None)
+    listening = asyncio.Event()
+    first = await _task_status_stream(rt, viewer, [team.project.id], None, listening.set)
     consumer = asyncio.ensure_future(_take(first, 1))
-    await asyncio.sleep(0.1)
+    await asyncio.wait_for(listening.wait(), 5)
     await _change(rt, team, 1)
     [(_, cursor)] = await consumer
     await first.aclose()
@@ -96,9 +102,10 @@ async def test_lost_publish_is_recovered_from_the_log(
     """An event whose publish never arrived is delivered, in order, before the next one."""
     team = await make_team()
     viewer = await _identity(rt, team.members[0])
-    stream = await _task_status_stream(rt, viewer, None, None)
+    listening = asyncio.Event()
+    stream = await _task_status_stream(rt, viewer, None, None, listening.set)
     consumer = asyncio.ensure_future(_take(stream, 2))
-    await asyncio.sleep(0.1)
+    await asyncio.wait_for(listening.wait(), 5)
     await _change(other_process, team, 1)  # published where this subscriber cannot hear
     await _change(rt, team, 1, start=1)
     received = await consumer
@@ -110,9 +117,10 @@ async def test_logout_ends_streams_opened_with_that_token(rt: Runtime, make_team
     """Revoking a token ends its live subscriptions with UNAUTHENTICATED."""
     team = await make_team()
     viewer = await _identity(rt, team.members[0])
-    stream = await _task_status_stream(rt, viewer, None, None)
+    listening = asyncio.Event()
+    stream = await _task_status_stream(rt, viewer, None, None, listening.set)
     consumer = asyncio.ensure_future(_take(stream, 1))
-    await asyncio.sleep(0.1)
+    await asyncio.wait_for(listening.wait(), 5)
     await users.revoke_token(rt, viewer)
     with pytest.raises(Unauthenticated):
         await consumer
@@ -122,9 +130,10 @@ async def test_removed_member_stream_ends_with_forbidden(rt: Runtime, make_team:
     """removeProjectMember ends the member's subscriptions to that project at once."""
     team = await make_team()
     viewer = await _identity(rt, team.members[0])
-    stream = await _task_status_stream(rt, viewer, [team.project.id], None)
+    listening = asyncio.Event()
+    stream = await _task_status_stream(rt, viewer, [team.project.id], None, listening.set)
     consumer = asyncio.ensure_future(_take(stream, 1))
-    await asyncio.sleep(0.1)
+    await asyncio.wait_for(listening.wait(), 5)
     await projects.remove_member(rt, team.owner.id, team.project.id, viewer.user.id)
     with pytest.raises(Forbidden):
         await consumer
@@ -136,9 +145,10 @@ async def test_removed_member_sees_no_later_event_even_if_revocation_is_lost(
     """The event carries the membership version; the stream re-checks before delivering."""
     team = await make_team()
     viewer = await _identity(rt, team.members[0])
-    stream = await _task_status_stream(rt, viewer, [team.project.id], None)
+    listening = asyncio.Event()
+    stream = await _task_status_stream(rt, viewer, [team.project.id], None, listening.set)
     consumer = asyncio.ensure_future(_take(stream, 1))
-    await asyncio.sleep(0.1)
+    await asyncio.wait_for(listening.wait(), 5)
     # Removed through a process whose revocation message this one never hears:
     await projects.remove_member(other_process, team.owner.id, team.project.id, viewer.user.id)
     await _change(rt, team, 1)

@@ -134,14 +134,30 @@ async def change(server: TaskBellProcess, token: str, task_id: str, n: int) -> N
     assert "errors" not in body, body
 
 
+async def stats(server: TaskBellProcess) -> dict[str, int]:
+    """The server process's own /ws/stats figures."""
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        figures: dict[str, int] = (await http.get("/ws/stats")).json()
+        return figures
+
+
+async def until_subscribed(server: TaskBellProcess, count: int, seconds: float = 30) -> None:
+    """Wait until the process holds ``count`` subscriptions: it counts one once it listens
+    at the broker (the protocols have no "subscribed" message to wait for)."""
+    async with asyncio.timeout(seconds):
+        while (await stats(server))["total_subscriptions"] < count:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+
+
 @asynccontextmanager
 async def subscribed(
     server: TaskBellProcess, token: str, project_id: str
 ) -> AsyncIterator[GraphQLSocket]:
     """A socket with a live `taskStatusUpdated` subscription to one project."""
+    before = (await stats(server))["total_subscriptions"]
     async with graphql_socket(server.ws_url, token) as socket:
         await socket.subscribe("s", SUBSCRIBE, {"p": [project_id]})
-        await asyncio.sleep(0.3)  # the protocol has no "subscribed" message to wait for
+        await until_subscribed(server, before + 1)
         yield socket
 
 

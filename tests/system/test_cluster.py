@@ -16,6 +16,7 @@ from tests.system.conftest import (
     key,
     make_team,
     subscribed,
+    until_subscribed,
 )
 
 
@@ -114,7 +115,7 @@ async def test_hundreds_of_concurrent_subscribes_all_receive(
 
     async with AsyncExitStack() as stack:
         sockets = await asyncio.gather(*(open_subscribed(stack) for _ in range(300)))
-        await asyncio.sleep(1)  # the last subscribe messages are still being handled
+        await until_subscribed(server, 300)
         await change(server, team.tokens[0], team.task_ids[0], 0)
         received = await asyncio.gather(*(s.next_data(20) for s in sockets))
     assert [key(r) for r in received] == [(team.task_ids[0], 2)] * 300

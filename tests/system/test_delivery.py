@@ -7,7 +7,15 @@ from typing import Any
 
 from tests.support.graphql_ws import GraphQLSocket, graphql_socket
 from tests.support.processes import RedisProcess
-from tests.system.conftest import SUBSCRIBE, StartServer, change, key, make_team, subscribed
+from tests.system.conftest import (
+    SUBSCRIBE,
+    StartServer,
+    change,
+    key,
+    make_team,
+    subscribed,
+    until_subscribed,
+)
 
 
 async def _collect(socket: GraphQLSocket, count: int, seconds: float = 30) -> list[dict[str, Any]]:
@@ -28,7 +36,7 @@ async def test_concurrent_writers_reach_every_subscriber_once_in_one_order(
         sockets = [first, second, third]
         for socket in sockets:
             await socket.subscribe("s", SUBSCRIBE, {"p": [team.project_id]})
-        await asyncio.sleep(0.3)
+        await until_subscribed(server, 3)
         collectors = [asyncio.create_task(_collect(s, 100)) for s in sockets]
 
         async def writer(task_id: str) -> None:
@@ -59,7 +67,7 @@ async def test_redis_outage_loses_and_repeats_nothing(
     ):
         for socket in (transport_client, other_client):
             await socket.subscribe("s", SUBSCRIBE, {"p": [team.project_id]})
-        await asyncio.sleep(0.3)
+        await until_subscribed(server, 2)
         collectors = [
             asyncio.create_task(_collect(s, 40, seconds=60))
             for s in (transport_client, other_client)

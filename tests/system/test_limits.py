@@ -14,7 +14,16 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.support.graphql_ws import GraphQLSocket, graphql_socket
 from tests.support.processes import HOST, RedisProcess, TaskBellProcess
-from tests.system.conftest import SUBSCRIBE, StartServer, Team, change, graphql, make_team
+from tests.system.conftest import (
+    SUBSCRIBE,
+    StartServer,
+    Team,
+    change,
+    graphql,
+    make_team,
+    stats,
+    until_subscribed,
+)
 
 MiB = 1024 * 1024
 # About 1 KiB per event, so a stalled reader backs the server's buffers up quickly.
@@ -118,7 +127,7 @@ async def test_stalled_client_is_closed_while_others_keep_receiving(
     await asyncio.to_thread(stalled.subscribe, team.tokens[1], WIDE_SUBSCRIPTION)
     async with graphql_socket(server.ws_url, team.tokens[1]) as reader:
         await reader.subscribe("s", SUBSCRIBE, {"p": [team.project_id]})
-        await _until_subscribed(server, 2)
+        await until_subscribed(server, 2)
         rss_before = process.memory_info().rss
         events = 1000
         received = asyncio.create_task(_count(reader, events))
@@ -149,7 +158,7 @@ async def test_stalled_client_is_closed_by_the_timer_when_no_further_event_comes
     team = await make_team(server, members=2, tasks=1)
     stalled = StalledClient(server.port, transport)
     await asyncio.to_thread(stalled.subscribe, team.tokens[1], WIDE_SUBSCRIPTION)
-    await _until_subscribed(server, 1)
+    await until_subscribed(server, 1)
     # About 200 KiB: more than the kernel buffers on both sides hold, far below the budget.
     await _write(server, team, team.task_ids[0], 200)
     writes_done = asyncio.get_running_loop().time()
@@ -158,21 +167,7 @@ async def test_stalled_client_is_closed_by_the_timer_when_no_further_event_comes
     tail = await asyncio.to_thread(stalled.wait_closed)
     stalled.assert_goodbye(tail)
     assert closed_after < 2 + 5, f"closed {closed_after:.1f} s after the last event"
-    stats = await _stats(server)
-    assert stats["total_subscriptions"] == 0
-
-
-async def _until_subscribed(server: TaskBellProcess, count: int, seconds: float = 20) -> None:
-    """The server counts a subscription once it listens at the broker."""
-    async with asyncio.timeout(seconds):
-        while (await _stats(server))["total_subscriptions"] < count:  # noqa: ASYNC110
-            await asyncio.sleep(0.05)
-
-
-async def _stats(server: TaskBellProcess) -> dict[str, int]:
-    async with httpx.AsyncClient(base_url=server.base_url) as http:
-        stats: dict[str, int] = (await http.get("/ws/stats")).json()
-        return stats
+    assert (await stats(server))["total_subscriptions"] == 0
 
 
 async def _until_metric(server: TaskBellProcess, line: str, seconds: float = 60) -> None:
