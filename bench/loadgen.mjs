@@ -1,6 +1,7 @@
 // The load generator: one Node process (pinned to its own core by the driver)
-// holding thousands of graphql-transport-ws subscribers, firing triggers and
-// timing deliveries on one clock.
+// holding thousands of subscribers (graphql-transport-ws WebSockets, or
+// graphql-sse streams for TaskBell), firing triggers and timing deliveries on
+// one clock.
 //
 // It reads one JSON command per stdin line and answers each with one JSON line
 // on stdout: {"id": <command id>, "ok": true, "result": {...}} or {"id", "ok": false, "error"}.
@@ -11,6 +12,7 @@
 // (taskId, task.version), read straight from the received frame's bytes.
 import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import readline from 'node:readline';
 
 import WebSocket from 'ws';
@@ -179,12 +181,22 @@ function eventKey(buf) {
   return taskId < 0 || version < 0 ? -1 : taskId * KEY_SPAN + version;
 }
 
-function record(key, at, size) {
+// One delivery of event `key` to `client`. Per stream, the count and the sum
+// of the keys it got are kept as well: a stream that got every event exactly
+// once has both equal to the phase's totals, whatever the other streams got.
+function record(key, at, size, client) {
   const p = phase;
   if (p === null) {
     counters.stray = (counters.stray ?? 0) + 1;
     return;
   }
+  if (client.phase !== p) {
+    client.phase = p;
+    client.count = 0;
+    client.keySum = 0;
+  }
+  client.count += 1;
+  client.keySum += key;
   let receipt = p.receipts.get(key);
   if (receipt === undefined) {
     receipt = { count: 0, times: p.keepTimes ? new Float64Array(p.n) : null };
@@ -255,6 +267,9 @@ class Client {
     this.acked = false;
     this.closed = false;
     this.closing = false;
+    this.phase = null; // per-stream counts, see record()
+    this.count = 0;
+    this.keySum = 0;
   }
 
   // Resolves true once connection_ack arrived and subscribe was sent, false on failure.
@@ -306,7 +321,7 @@ class Client {
     const key = eventKey(buf);
     if (key >= 0) {
       this.lastEventAt = at;
-      record(key, at, buf.length);
+      record(key, at, buf.length, this);
       return;
     }
     this.control(buf, settle);
@@ -338,6 +353,211 @@ class Client {
   close() {
     this.closing = true;
     if (!this.closed) this.ws.close(1000);
+  }
+
+  terminate() {
+    this.ws.terminate();
+  }
+}
+
+// ---------------------------------------------------------------- graphql-sse subscribers
+
+// graphql-sse, distinct connections mode, on raw sockets: one `POST /graphql`
+// per subscriber, answered by a `text/event-stream` body in HTTP/1.1 chunked
+// coding. Node's http client would parse it too, but pushes every chunk
+// through a Readable stream; like FrameReader, these two small parsers cost
+// little per event, so the generator keeps up with the server.
+const CRLF = Buffer.from('\r\n');
+const BLANK_LINE = Buffer.from('\r\n\r\n'); // ends an SSE message (TaskBell writes CRLF line ends)
+const NEXT_EVENT = Buffer.from('event: next\r\n');
+const COMPLETE_EVENT = Buffer.from('event: complete');
+const DATA_FIELD = Buffer.from('\r\ndata: ');
+
+function startsWith(buf, prefix) {
+  return buf.length >= prefix.length && buf.compare(prefix, 0, prefix.length, 0, prefix.length) === 0;
+}
+
+// HTTP/1.1 chunked transfer coding (RFC 9112 §7.1) -> each chunk's bytes, in order.
+class ChunkedReader {
+  constructor(onData, onEnd, onError) {
+    this.onData = onData;
+    this.onEnd = onEnd;
+    this.onError = onError;
+    this.rest = null;
+    this.ended = false;
+  }
+
+  push(chunk) {
+    if (this.ended) return;
+    const buf = this.rest === null ? chunk : Buffer.concat([this.rest, chunk]);
+    let at = 0;
+    for (;;) {
+      const eol = buf.indexOf(CRLF, at);
+      if (eol < 0) break;
+      let size = 0;
+      let digits = 0;
+      for (let i = at; i < eol; i++) {
+        const c = buf[i] | 0x20; // lower-case hex letters; ';' (a chunk extension) stops
+        const digit = c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x61 && c <= 0x66 ? c - 0x57 : -1;
+        if (digit < 0) break;
+        size = size * 16 + digit;
+        digits++;
+      }
+      if (digits === 0) {
+        this.ended = true;
+        this.onError(`bad chunk size line: ${buf.toString('latin1', at, Math.min(eol, at + 40))}`);
+        return;
+      }
+      if (size === 0) {
+        this.ended = true; // the last chunk; trailers are not read
+        this.onEnd();
+        return;
+      }
+      const start = eol + 2;
+      if (buf.length < start + size + 2) break;
+      this.onData(buf.subarray(start, start + size));
+      at = start + size + 2;
+    }
+    this.rest = at < buf.length ? buf.subarray(at) : null;
+  }
+}
+
+// A text/event-stream body -> each message's bytes (without the blank line).
+class SseReader {
+  constructor(onMessage) {
+    this.onMessage = onMessage;
+    this.rest = null;
+  }
+
+  push(data) {
+    const buf = this.rest === null ? data : Buffer.concat([this.rest, data]);
+    let at = 0;
+    let end;
+    while ((end = buf.indexOf(BLANK_LINE, at)) >= 0) {
+      if (end > at) this.onMessage(buf.subarray(at, end));
+      at = end + BLANK_LINE.length;
+    }
+    this.rest = at < buf.length ? buf.subarray(at) : null;
+  }
+}
+
+class SseClient {
+  constructor(index) {
+    this.index = index;
+    this.lastEventAt = -1;
+    this.acked = false; // the response head arrived: 200, text/event-stream
+    this.closed = false;
+    this.closing = false;
+    this.phase = null; // per-stream counts, see record()
+    this.count = 0;
+    this.keySum = 0;
+    this.socket = null;
+  }
+
+  // Resolves true once the server answered 200 with an event stream, false on failure.
+  open(timeoutMs) {
+    return new Promise((resolve) => {
+      let settled = false;
+      const settle = (ok, why) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (!ok) {
+          this.failure = why;
+          this.socket.destroy();
+        }
+        resolve(ok);
+      };
+      const timer = setTimeout(() => settle(false, 'timeout before the response head'), timeoutMs);
+      const url = new URL(state.httpUrl);
+      const token = state.tokens[this.index % state.tokens.length];
+      const body = Buffer.from(JSON.stringify({ query: state.query, variables: state.variables }));
+      const head =
+        `POST /graphql HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: Bearer ${token}\r\n` +
+        `Accept: text/event-stream\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`;
+      let pending = null; // response head bytes until the blank line
+      const socket = (this.socket = net.connect({ host: url.hostname, port: Number(url.port) }));
+      socket.on('connect', () => socket.write(Buffer.concat([Buffer.from(head, 'latin1'), body])));
+      const onHead = (chunk) => {
+        const buf = pending === null ? chunk : Buffer.concat([pending, chunk]);
+        const end = buf.indexOf(BLANK_LINE);
+        if (end < 0) {
+          pending = buf;
+          return;
+        }
+        const lines = buf.toString('latin1', 0, end).split('\r\n');
+        const status = Number(lines[0].split(' ')[1]);
+        const headers = new Map(
+          lines.slice(1).map((line) => {
+            const colon = line.indexOf(':');
+            return [line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim().toLowerCase()];
+          }),
+        );
+        const rest = buf.subarray(end + BLANK_LINE.length);
+        if (status !== 200 || !(headers.get('content-type') ?? '').startsWith('text/event-stream')) {
+          const sample = rest.toString().slice(0, 160);
+          settle(false, `HTTP ${status} ${headers.get('content-type')}: ${sample}`);
+          return;
+        }
+        const sse = new SseReader((message) => this.onMessage(message));
+        const feed =
+          headers.get('transfer-encoding') === 'chunked'
+            ? new ChunkedReader(
+                (data) => sse.push(data),
+                () => this.ended('the server ended the stream'),
+                (why) => this.ended(why),
+              )
+            : sse;
+        socket.removeListener('data', onHead);
+        socket.on('data', (data) => feed.push(data));
+        this.acked = true;
+        settle(true);
+        if (rest.length) feed.push(rest);
+      };
+      socket.on('data', onHead);
+      socket.on('error', (error) => settle(false, error.message));
+      socket.on('close', () => {
+        this.closed = true;
+        clients.delete(this);
+        if (!this.closing && settled) counters.unexpectedCloses += 1;
+        settle(false, 'closed before the response head');
+      });
+    });
+  }
+
+  // Hot path: an `event: next` message is keyed from its bytes, like a WebSocket frame.
+  onMessage(buf) {
+    if (buf[0] === 0x3a) return; // a comment: ": connected", ": ping"
+    const at = now();
+    if (startsWith(buf, NEXT_EVENT)) {
+      const data = buf.indexOf(DATA_FIELD);
+      const key = data < 0 ? -1 : eventKey(buf.subarray(data + DATA_FIELD.length));
+      if (key >= 0) {
+        this.lastEventAt = at;
+        record(key, at, buf.length, this);
+        return;
+      }
+      noteError(`next without an event: ${buf.toString().slice(0, 200)}`);
+    } else if (startsWith(buf, COMPLETE_EVENT)) {
+      noteError('server completed the subscription');
+    } else {
+      noteError(`unexpected SSE message: ${buf.toString().slice(0, 100)}`);
+    }
+  }
+
+  ended(why) {
+    if (!this.closing) noteError(why);
+    this.socket.destroy();
+  }
+
+  // Closing the connection is how a graphql-sse client ends its subscription.
+  close() {
+    this.closing = true;
+    if (!this.closed) this.socket.destroy();
+  }
+
+  terminate() {
+    this.socket.destroy();
   }
 }
 
@@ -405,8 +625,10 @@ function openClients() {
 }
 
 function newPhase(keepTimes) {
+  const members = openClients();
   return {
-    n: openClients().length,
+    n: members.length,
+    members,
     keepTimes,
     receipts: new Map(),
     received: 0,
@@ -442,6 +664,20 @@ function tally(p, triggers) {
   const noops = triggers.filter((t) => t.error === NOOP).length;
   const expected = (triggers.length - noops) * p.n;
   const errors = triggers.filter((t) => t.error);
+  // Per stream: every event that was owed, each exactly once (count and key sum).
+  const perStream = triggers.length - noops;
+  let keySum = 0;
+  for (const key of p.receipts.keys()) keySum += key;
+  let streamsIncomplete = 0;
+  let fewest = null;
+  let most = null;
+  for (const client of p.members) {
+    const count = client.phase === p ? client.count : 0;
+    const sum = client.phase === p ? client.keySum : 0;
+    if (count !== perStream || sum !== keySum) streamsIncomplete += 1;
+    fewest = fewest === null ? count : Math.min(fewest, count);
+    most = most === null ? count : Math.max(most, count);
+  }
   return {
     subscribers: p.n,
     events: triggers.length,
@@ -452,6 +688,10 @@ function tally(p, triggers) {
     lost: Math.max(0, expected - delivered - unattributed),
     unattributed,
     duplicates,
+    perStreamExpected: perStream,
+    perStreamFewest: fewest,
+    perStreamMost: most,
+    streamsIncomplete,
     avgFrameBytes: p.received ? Math.round(p.bytes / p.received) : null,
     latencies,
     triggerRtt: summary(triggers.filter((t) => t.rtt !== undefined).map((t) => t.rtt)),
@@ -509,8 +749,11 @@ const commands = {
   },
 
   // Open `n` more subscribers, at most `concurrency` handshakes at a time; then
-  // wait until the server itself reports them all subscribed.
-  async connect({ n, concurrency = 200, timeoutMs = 60_000, clientTimeoutMs = 20_000 }) {
+  // wait until the server itself reports them all subscribed. `transport` is
+  // 'ws' (graphql-transport-ws) or 'sse' (graphql-sse, TaskBell only).
+  async connect({ n, concurrency = 200, timeoutMs = 60_000, clientTimeoutMs = 20_000, transport = 'ws' }) {
+    const Kind = { ws: Client, sse: SseClient }[transport];
+    if (!Kind) throw new Error(`unknown transport ${transport}`);
     const baseline = openClients().length;
     const cpu0 = serverCpuSeconds();
     const started = now();
@@ -520,7 +763,7 @@ const commands = {
     const failures = new Map();
     const worker = async () => {
       while (next < n && now() < deadline) {
-        const client = new Client(baseline + next++);
+        const client = new Kind(baseline + next++);
         clients.add(client);
         if (!(await client.open(clientTimeoutMs))) {
           failed += 1;
@@ -552,6 +795,7 @@ const commands = {
     const subscribedAt = now();
     const unprobed = fresh().length;
     return {
+      transport,
       requested: n,
       open: want,
       failed,
@@ -576,7 +820,7 @@ const commands = {
     // A backlogged server may take long to answer close frames; then just drop the sockets.
     const graceful = now() + Math.min(5000, timeoutMs / 2);
     while (victims.some((c) => !c.closed) && now() < graceful) await sleep(20);
-    for (const client of victims) if (!client.closed) client.ws.terminate();
+    for (const client of victims) if (!client.closed) client.terminate();
     let reported = null;
     while (now() < deadline) {
       reported = await serverSubscriptions();
@@ -772,7 +1016,7 @@ const commands = {
   },
 
   async quit() {
-    for (const client of clients) client.ws.terminate();
+    for (const client of clients) client.terminate();
     setTimeout(() => process.exit(0), 50);
     return {};
   },
@@ -799,7 +1043,7 @@ lines.on('line', (line) => {
 lines.on('close', () => {
   // The driver went away: finish the command at hand, then leave.
   queue.finally(() => {
-    for (const client of clients) client.ws.terminate();
+    for (const client of clients) client.terminate();
     process.exit(0);
   });
 });

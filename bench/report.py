@@ -17,7 +17,11 @@ LABELS = {
     "taskbell_postgres": "TaskBell PG+Redis",
     "taskbell_sqlite": "TaskBell SQLite+mem",
 }
+SSE = "S1sse"  # TaskBell PG+Redis's S1 burst again, over graphql-sse
+SSE_LABEL = "TaskBell PG+Redis over graphql-sse"
+SSE_GOAL = 0.8  # graphql-sse deliveries/s >= this x WebSocket's
 LAG_LIMIT_MS = 100
+GENERATOR_BUSY_PERCENT = 90  # above this share of its core, the generator may be the bottleneck
 Getter = Callable[[dict[str, Any]], float | None]
 Goal = tuple[str, str, bool | None]
 
@@ -125,6 +129,20 @@ def _at_most(text: str, value: float | None, limit: float | None, spec: str) -> 
     return text, spec.format(value), value <= limit
 
 
+def _sse_goal(tb: dict[str, Any]) -> Goal:
+    """graphql-sse at SSE_GOAL x WebSocket's S1 rate or more, and every event on every stream."""
+    text = f"S1 graphql-sse >= {SSE_GOAL} x WebSocket deliveries/s, none lost"
+    sse = tb.get(SSE)
+    goal = _at_least(
+        text, _get(SSE, "deliveriesPerSecond")(tb), _get("S1", "deliveriesPerSecond")(tb), SSE_GOAL
+    )
+    if sse is None or goal[2] is None:
+        return goal
+    missing = sse["lost"] + sse.get("streamsIncomplete", 0)
+    shown = goal[1] if not missing else f"{goal[1]} ({sse['lost']:,} lost)"
+    return text, shown, goal[2] and missing == 0
+
+
 def _goals(results: dict[str, Any], tb: dict[str, Any], peers: dict[str, Any]) -> list[Goal]:
     """(goal, measured, pass) for one TaskBell variant; pass None = not measured."""
     plan = results["plan"]
@@ -141,6 +159,7 @@ def _goals(results: dict[str, Any], tb: dict[str, Any], peers: dict[str, Any]) -
     return [
         _at_least("S1 >= 0.5 x ceiling deliveries/s", rate(tb), rate(peers["ceiling"]), 0.5),
         _at_least("S1 >= 1.2 x Node graphql-ws deliveries/s", rate(tb), rate(peers["node"]), 1.2),
+        _sse_goal(tb),
         _at_most("S2 0 lost", _get("S2", "lost")(tb), 0, "{:,.0f}"),
         _at_most("S2 delivery p99 <= 50 ms", _get("S2", "latencyMs", "p99")(tb), 50, "{:,.1f} ms"),
         _at_most("S2 mutation p99 <= 50 ms", _get("S2", "triggerRtt", "p99")(tb), 50, "{:,.1f} ms"),
@@ -177,6 +196,71 @@ def _goal_table(results: dict[str, Any]) -> list[str]:
             _goal, value, ok = per_variant[name][i]
             row += [value, _mark(ok)]
         lines.append("| " + " | ".join(row) + " |")
+    return lines
+
+
+def _per_delivery(burst: dict[str, Any], seconds_key: str) -> float | None:
+    seconds, delivered = _get(seconds_key)(burst), burst.get("delivered")
+    return seconds * 1e6 / delivered if seconds is not None and delivered else None
+
+
+def _sse_section(results: dict[str, Any]) -> list[str]:
+    """TaskBell PG+Redis's S1 over WebSocket and over graphql-sse, side by side."""
+    tb = results["targets"].get("taskbell_postgres", {})
+    ws, sse = tb.get("S1"), tb.get(SSE)
+    if ws is None or sse is None:
+        why = tb.get("skipped") or tb.get("failed") or "no graphql-sse phase in these results"
+        return [f"Not measured in this run: {why}."]
+    lines = [
+        "The same server, tokens, subscription document and `updateTaskStatus` triggers as its"
+        " WebSocket S1 row; the graphql-sse streams (`POST /graphql`, `Accept: text/event-stream`,"
+        " one connection each) are opened after every WebSocket phase, with the WebSockets closed."
+        " *Streams missing an event*: streams that did not get every event exactly once.",
+        "",
+        f"| S1: {ws['subscribers']:,} subscribers, {ws['events']:,} events | delivered / expected"
+        " | lost | streams missing an event | deliveries/s ↑ | server CPU µs/delivery ↓ |"
+        " generator CPU % of core 1 | generator µs CPU per delivery | message bytes |"
+        " deliveries/s ÷ WebSocket ↑ | CPU/delivery ÷ WebSocket ↓ |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    rate, cpu = _get("deliveriesPerSecond"), _get("serverCpuUsPerDelivery")
+    for label, burst in ((f"{LABELS['taskbell_postgres']} (WebSocket)", ws), (SSE_LABEL, sse)):
+        ratios = (
+            ["", ""] if burst is ws else [_ratio(rate(sse), rate(ws)), _ratio(cpu(sse), cpu(ws))]
+        )
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    label,
+                    f"{burst['delivered']:,} / {burst['expected']:,}",
+                    f"{burst['lost']:,}",
+                    _cell(_get("streamsIncomplete")(burst), "{:,.0f}"),
+                    _cell(rate(burst), "{:,.0f}"),
+                    _cell(cpu(burst), "{:,.1f}"),
+                    _cell(_get("generatorCpuPercent")(burst), "{:.0f}%"),
+                    _cell(_per_delivery(burst, "generatorCpuSeconds"), "{:.1f}"),
+                    _cell(_get("avgFrameBytes")(burst), "~{:,.0f}"),
+                    *ratios,
+                ]
+            )
+            + " |"
+        )
+    busy = _get("generatorCpuPercent")(sse)
+    verdict = (
+        f"The generator used {busy:.0f}% of its core during the graphql-sse burst: it was"
+        " waiting for the server, not the other way round."
+        if busy is not None and busy < GENERATOR_BUSY_PERCENT
+        else f"**The generator used {_cell(busy, '{:.0f}')}% of its core** during the graphql-sse"
+        " burst: it may have held the figure down."
+    )
+    lines += [
+        "",
+        verdict,
+        "",
+        "Message bytes: the WebSocket message's payload; for graphql-sse the whole SSE message"
+        " (`event:`, `id:` and `data:` lines) without the chunked coding around it.",
+    ]
     return lines
 
 
@@ -235,7 +319,8 @@ def _generator_evidence(results: dict[str, Any]) -> list[str]:
 
 def _server_events(target: dict[str, Any]) -> str:
     """TaskBell's own counters of unusual work (log replays, failed publishes...), if any."""
-    phases = [target.get(k, {}) for k in ("S5", "S2", "S6")] + list(target.get("S4", {}).values())
+    phases = [target.get(k, {}) for k in ("S5", "S2", SSE, "S6")]
+    phases += list(target.get("S4", {}).values())
     totals: dict[str, float] = {}
     for phase in phases:
         for name, value in phase.get("serverCounters", {}).items():
@@ -264,6 +349,10 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         *_goal_table(results),
         "",
+        "## S1 over graphql-sse",
+        "",
+        *_sse_section(results),
+        "",
         "## The load generator is not the bottleneck",
         "",
         *_generator_evidence(results),
@@ -283,6 +372,7 @@ def markdown(results: dict[str, Any]) -> str:
             for phase in [
                 target.get("S5", {}),
                 target.get("S2", {}),
+                target.get(SSE, {}),
                 *target.get("S4", {}).values(),
             ]
         ]
@@ -313,14 +403,20 @@ def chart(results: dict[str, Any], path: Path) -> None:
         "node": "#3c873a",
         "taskbell_postgres": "#c2410c",
         "taskbell_sqlite": "#2563eb",
+        SSE: "#f59e0b",
     }
-    labels = [LABELS[n] for n in names]
+    labels = {**LABELS, SSE: "TaskBell PG+Redis SSE"}
+    # The S1 panels get a bar for the graphql-sse burst, read as if it were a target's S1.
+    s1_names = list(names)
+    if SSE in t["taskbell_postgres"]:
+        t[SSE] = {"S1": t["taskbell_postgres"][SSE]}
+        s1_names.insert(names.index("taskbell_postgres") + 1, SSE)
     fig, axes = plt.subplots(2, 3, figsize=(15, 8.5))
     plan = results["plan"]
 
-    def bars(ax: Any, get: Getter, title: str, log: bool = True) -> None:
-        values = [get(t[n]) or 0 for n in names]
-        ax.bar(labels, values, color=[colors[n] for n in names])
+    def bars(ax: Any, get: Getter, title: str, log: bool = True, among: list[str] = names) -> None:
+        values = [get(t[n]) or 0 for n in among]
+        ax.bar([labels[n] for n in among], values, color=[colors[n] for n in among])
         ax.set_title(title, fontsize=10)
         if log and any(values):
             ax.set_yscale("log")
@@ -336,12 +432,14 @@ def chart(results: dict[str, Any], path: Path) -> None:
         _get("S1", "deliveriesPerSecond"),
         f"S1 deliveries/s ↑ ({plan['s1_subscribers']} subs)",
         log=False,
+        among=s1_names,
     )
     bars(
         axes[0][1],
         _get("S1", "serverCpuUsPerDelivery"),
         "S1 server CPU µs per delivery ↓",
         log=False,
+        among=s1_names,
     )
     bars(axes[0][2], _get("S2", "latencyMs", "p99"), "S2 delivery latency p99, ms ↓")
     bars(
@@ -355,7 +453,7 @@ def chart(results: dict[str, Any], path: Path) -> None:
     for n in names:
         values = [_get("S4", str(s), "deliveriesPerSecond")(t[n]) for s in sizes]
         ax.plot(
-            sizes, [v or float("nan") for v in values], marker="o", color=colors[n], label=LABELS[n]
+            sizes, [v or float("nan") for v in values], marker="o", color=colors[n], label=labels[n]
         )
     ax.set(
         xscale="log", yscale="log", title="S4 deliveries/s by subscribers ↑", xlabel="subscribers"

@@ -76,7 +76,8 @@ async def measure_target(name: str, plan: Plan, raw: Path) -> dict[str, Any]:
         gen = await LoadGen.start(raw / name)
         stack.push_async_callback(gen.stop)
         try:
-            result = await Runner(target, gen, plan).run(mutations=name == "taskbell_postgres")
+            on_postgres = name == "taskbell_postgres"
+            result = await Runner(target, gen, plan).run(mutations=on_postgres, sse=on_postgres)
         except Exception as error:
             log.exception("%s failed", name)
             return {

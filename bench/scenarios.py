@@ -2,7 +2,9 @@
 
 Order: warm-up; S5 connect (``plan.connect`` sockets) and S3 memory; S4 bursts
 from the largest size down (closing sockets between sizes), S1 being the burst
-at ``plan.s1_subscribers`` and S2 right after it; S6 for TaskBell on PostgreSQL.
+at ``plan.s1_subscribers`` and S2 right after it; for TaskBell on PostgreSQL,
+S1 again over graphql-sse streams instead of WebSockets (after every WebSocket
+phase, so those are measured as before), then S6.
 Every measured phase starts on an idle server. A phase the server could not
 finish in time leaves a backlog behind: then all sockets are closed (which
 ends their subscriptions) and the next phase starts from fresh ones.
@@ -67,13 +69,14 @@ class Runner:
         log.info("%s %s: %s", self.target.name, name, _brief(result))
         return result
 
-    async def connect(self, n: int) -> dict[str, Any]:
+    async def connect(self, n: int, transport: str = "ws") -> dict[str, Any]:
         result = await self.gen.call(
             "connect",
             limit=self.plan.connect_timeout_seconds + 60,
             n=n,
             concurrency=self.plan.connect_concurrency,
             timeoutMs=self.plan.connect_timeout_seconds * 1000,
+            transport=transport,
         )
         self.open = result["open"]
         return result
@@ -101,10 +104,11 @@ class Runner:
         if not await procs.wait_idle(self.pid, limit=limit):
             self.notes.append(f"server not idle after {limit:.0f} s; measured anyway")
 
-    async def burst(self, events: int) -> dict[str, Any]:
+    async def burst(self, events: int, transport: str = "ws") -> dict[str, Any]:
         cap = self.plan.burst_timeout_seconds
+        over = "" if transport == "ws" else f" over {transport}"
         result = await self.measured(
-            f"burst {self.open}x{events}",
+            f"burst {self.open}x{events}{over}",
             self.gen.call(
                 "burst",
                 limit=cap + 90,
@@ -114,9 +118,10 @@ class Runner:
                 stallMs=min(20_000, cap * 1000 // 2),
             ),
         )
+        result["transport"] = transport
         if not result["complete"]:
             self.notes.append(
-                f"burst at {result['subscribers']} cut off after {result['seconds']:.0f} s: "
+                f"burst at {result['subscribers']}{over} cut off after {result['seconds']:.0f} s: "
                 f"{result['delivered']:,} of {result['expected']:,} delivered"
             )
         return result
@@ -147,7 +152,26 @@ class Runner:
             ),
         )
 
-    async def run(self, mutations: bool) -> dict[str, Any]:
+    async def over_sse(self, backlog: bool) -> dict[str, Any]:
+        """S1 with graphql-sse streams: same server, tokens, document and mutations.
+
+        The WebSockets are closed first, so the server holds only the streams.
+        """
+        size = self.plan.s1_subscribers
+        await self.ensure(0, backlog)
+        connected = await self.connect(size, "sse")
+        if connected["failed"] or not connected["allSubscribed"]:
+            self.notes.append(
+                f"S1 over graphql-sse: {connected['open']:,} of {size:,} streams open,"
+                f" {connected['withoutEvent']:,} without an event ({connected['failures']})"
+            )
+        await self.idle()
+        result = await self.burst(self.plan.bursts[size], "graphql-sse")
+        result["connect"] = connected
+        await self.close(0)
+        return result
+
+    async def run(self, mutations: bool, sse: bool = False) -> dict[str, Any]:
         plan = self.plan
         out: dict[str, Any] = {}
         await self.gen.call("target", limit=30, **self.target.loadgen_target)
@@ -184,6 +208,9 @@ class Runner:
                 out["S2"] = await self.steady()
                 backlog = not out["S2"]["complete"]
         out["S1"] = out["S4"][str(plan.s1_subscribers)]
+        if sse:
+            out["S1sse"] = await self.over_sse(backlog)
+            backlog = False  # its streams are closed
         if mutations:
             await self.ensure(0, backlog)
             out["S6"] = await self.mutations()
@@ -198,6 +225,7 @@ def _brief(result: dict[str, Any]) -> str:
         "subscribers",
         "delivered",
         "lost",
+        "streamsIncomplete",
         "deliveriesPerSecond",
         "serverCpuUsPerDelivery",
         "serverCpuPercent",
