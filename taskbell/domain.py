@@ -35,3 +35,20 @@ def status_change_message(
 ) -> str:
     """The contract's exact wording, shared by notifications and live events."""
     return f"{actor_name} changed task '{task_title}' from '{old.label}' to '{new.label}'"
+
+
+class NotificationLevel(enum.Enum):
+    """How much of one project's activity a member is notified of."""
+
+    ALL = "ALL"
+    PARTICIPATING = "PARTICIPATING"
+    MUTED = "MUTED"
+
+
+class EmailMode(enum.Enum):
+    """When a member's unread notifications are emailed."""
+
+    OFF = "OFF"
+    IMMEDIATE = "IMMEDIATE"
+    HOURLY = "HOURLY"
+    DAILY = "DAILY"

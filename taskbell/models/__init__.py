@@ -4,6 +4,7 @@ from taskbell.models.base import Base
 from taskbell.models.notification import Notification
 from taskbell.models.outbox import OutboxMessage
 from taskbell.models.project import Project, ProjectMember
+from taskbell.models.push import PushSubscription, ServerKey
 from taskbell.models.task import Task, TaskEvent
 from taskbell.models.user import ApiToken, User
 from taskbell.models.webhook import WebhookEndpoint
@@ -15,6 +16,8 @@ __all__ = [
     "OutboxMessage",
     "Project",
     "ProjectMember",
+    "PushSubscription",
+    "ServerKey",
     "Task",
     "TaskEvent",
     "User",

@@ -24,6 +24,13 @@ class Notification(Base):
             postgresql_where=text("read_at IS NULL"),
             sqlite_where=text("read_at IS NULL"),
         ),
+        # What a member's next email would carry: unread and not yet emailed.
+        Index(
+            "ix_notifications_unemailed",
+            "recipient_id",
+            postgresql_where=text("read_at IS NULL AND emailed_at IS NULL"),
+            sqlite_where=text("read_at IS NULL AND emailed_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -43,3 +50,6 @@ class Notification(Base):
     message: Mapped[str] = mapped_column(String(1000))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     read_at: Mapped[datetime | None]
+    # Set in the transaction that hands it to one email (the outbox message_id): never twice.
+    emailed_at: Mapped[datetime | None]
+    email_message_id: Mapped[str | None] = mapped_column(String(100))

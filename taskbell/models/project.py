@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import Enum, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from taskbell.domain import NotificationLevel
 from taskbell.models.base import Base, utcnow
 
 
@@ -32,3 +33,9 @@ class ProjectMember(Base):
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     added_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Which of this project's changes notify this member at all (v2).
+    notification_level: Mapped[NotificationLevel] = mapped_column(
+        Enum(NotificationLevel, name="notification_level", native_enum=False, length=20),
+        default=NotificationLevel.ALL,
+        server_default=NotificationLevel.ALL.value,
+    )

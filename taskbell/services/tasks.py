@@ -60,7 +60,11 @@ async def create_task(
         if assignee_id is not None and not await access.is_member(session, assignee_id, project_id):
             raise BadUserInput("The assignee must be a member of the project.")
         task = models.Task(
-            project_id=project_id, title=title, assignee_id=assignee_id, updated_by_id=user_id
+            project_id=project_id,
+            title=title,
+            assignee_id=assignee_id,
+            updated_by_id=user_id,
+            created_by_id=user_id,
         )
         session.add(task)
     return task
