@@ -29,10 +29,11 @@ from taskbell import resolvers
 from taskbell.config import Settings
 from taskbell.schema import types
 from taskbell.schema.errors import ErrorCodes
+from taskbell.schema.presence import PresenceDiff
 from taskbell.schema.webhooks import WebhookEndpoint
 
 # The subscription fields the realtime core serves, on every transport.
-LIVE_FIELDS = resolvers.realtime.LIVE_FIELDS
+LIVE_FIELDS = (*resolvers.realtime.LIVE_FIELDS, resolvers.presence.PRESENCE_CHANGED)
 
 
 @strawberry.type
@@ -126,6 +127,13 @@ class Mutation:
         resolver=resolvers.webhooks.delete_webhook,
         description="Delete a webhook of one of the caller's projects, and its pending deliveries.",
     )
+    set_editing: bool = strawberry.mutation(
+        resolver=resolvers.presence.set_editing,
+        description=(
+            "Mark the caller as editing (true) or no longer editing (false) a task; lapses after "
+            "TASKBELL_EDITING_TTL_SECONDS unless renewed."
+        ),
+    )
 
 
 @strawberry.type
@@ -145,6 +153,13 @@ class Subscription:
             "The caller's new notifications, as they are recorded, in the order they were "
             "committed. v2: with after (a Notification.cursor), first every notification of "
             "the caller recorded after that one, then live ones, with no gap and no duplicate."
+        ),
+    )
+    presence_changed: AsyncGenerator[PresenceDiff, None] = strawberry.subscription(
+        resolver=resolvers.presence.presence_changed,
+        description=(
+            "Presence diffs of the given projects (all of the caller's when omitted), at most "
+            "one per project per TASKBELL_PRESENCE_INTERVAL_SECONDS."
         ),
     )
 

@@ -18,8 +18,10 @@ from taskbell.metrics import Metrics
 from taskbell.ratelimit import Throttle
 from taskbell.realtime.groups import Groups
 from taskbell.realtime.hub import Hub
+from taskbell.realtime.presence import Presence
 from taskbell.realtime.stats import Stats
 from taskbell.runtime import Runtime
+from taskbell.services.presence import members_of
 from taskbell.web import graphql, routes
 from taskbell.web.limits import BodySizeLimit
 from taskbell.web.origins import OriginPolicy
@@ -32,16 +34,19 @@ def build_runtime(settings: Settings) -> Runtime:
     stats = Stats()
     metrics = Metrics(stats)
     sessions = create_sessions(engine)
+    hub = Hub(settings.broadcast_url, metrics)
+    prefix = settings.resolved_channel_prefix()
     return Runtime(
         settings=settings,
         engine=engine,
         sessions=sessions,
-        hub=Hub(settings.broadcast_url, metrics),
+        hub=hub,
         metrics=metrics,
         stats=stats,
         throttle=Throttle(settings),
-        channel_prefix=settings.resolved_channel_prefix(),
+        channel_prefix=prefix,
         outbox=build_outbox(settings, sessions),
+        presence=Presence(settings, hub, prefix, lambda ids: members_of(sessions, ids)),
         jwt=JwtVerifier.from_settings(settings),
     )
 
@@ -51,9 +56,11 @@ async def running(rt: Runtime) -> AsyncIterator[Runtime]:
     """Connect the hub and run the outbox for the duration; always release them and the pool."""
     await rt.hub.start()
     await rt.outbox.start()
+    await rt.presence.start()
     try:
         yield rt
     finally:
+        await rt.presence.stop()
         await rt.outbox.stop()
         await rt.hub.stop()
         await rt.engine.dispose()

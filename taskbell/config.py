@@ -79,6 +79,15 @@ class Settings(BaseSettings):
     # A token naming an unknown `kid` refetches the JWKS, but at most this often.
     jwks_refetch_interval_seconds: float = Field(default=30.0, ge=0)
 
+    # Presence (taskbell.realtime.presence): diffs at most once per interval per project;
+    # a member stays online for the grace after their last connection closes; an editing
+    # mark lapses after its TTL unless renewed; each process re-sends its record every
+    # heartbeat, and one silent for 4 heartbeats is taken for dead (its members leave).
+    presence_interval_seconds: float = Field(default=1.0, gt=0)
+    presence_grace_seconds: float = Field(default=5.0, ge=0)
+    editing_ttl_seconds: float = Field(default=15.0, gt=0)
+    presence_heartbeat_seconds: float = Field(default=5.0, gt=0)
+
     @model_validator(mode="after")
     def _jwt_settings_are_complete(self) -> Settings:
         """Refuse to start with a JWT setup that would accept too much or nothing at all."""

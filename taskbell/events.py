@@ -95,10 +95,40 @@ class Resync:
     """Not a fact but a signal: the broker reconnected and may have dropped messages."""
 
 
-Message = TaskStatusChanged | NotificationRecorded | TokenRevoked | MembershipRevoked | Resync
+@dataclass(frozen=True, slots=True)
+class PresenceState:
+    """One part of a server process's presence record (``realtime.presence``): who is
+    online on it and who edits what. Sent in parts to stay below NOTIFY's limit."""
+
+    process: str
+    seq: int
+    part: int
+    parts: int
+    online: list[int]
+    # [user id, task id, project id, since (ms since the epoch), ms left until it lapses]
+    editors: list[list[int]]
+    closing: bool = False  # the process is shutting down
+    hello: bool = False  # a new process: everyone, send your record
+
+
+Message = (
+    TaskStatusChanged
+    | NotificationRecorded
+    | TokenRevoked
+    | MembershipRevoked
+    | Resync
+    | PresenceState
+)
 _TYPES: dict[str, type[Message]] = {
     cls.__name__: cls
-    for cls in (TaskStatusChanged, NotificationRecorded, TokenRevoked, MembershipRevoked, Resync)
+    for cls in (
+        TaskStatusChanged,
+        NotificationRecorded,
+        TokenRevoked,
+        MembershipRevoked,
+        Resync,
+        PresenceState,
+    )
 }
 
 
@@ -108,6 +138,10 @@ def project_channel(prefix: str, project_id: int) -> str:
 
 def user_channel(prefix: str, user_id: int) -> str:
     return f"{prefix}user.{user_id}"
+
+
+def presence_channel(prefix: str) -> str:
+    return f"{prefix}presence"
 
 
 def encode(message: Message) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -14,6 +15,9 @@ from taskbell.outbox import Outbox
 from taskbell.ratelimit import Throttle
 from taskbell.realtime.hub import Hub
 from taskbell.realtime.stats import Stats
+
+if TYPE_CHECKING:  # the tracker's module needs services, which need this one
+    from taskbell.realtime.presence import Presence
 
 
 @dataclass
@@ -28,5 +32,7 @@ class Runtime:
     channel_prefix: str
     # Delivers webhooks (and later email and push) after commit; see taskbell.outbox.
     outbox: Outbox
+    # Who is online and who edits what, cluster-wide (taskbell.realtime.presence).
+    presence: Presence
     # Host apps' JWTs; None when they are not enabled (then they are bad tokens).
     jwt: JwtVerifier | None = None

@@ -325,14 +325,13 @@ class Groups:
     async def _run(self, group: Group, plan: Plan) -> None:
         """Feed the group: one stream, one execution and one encoding per event."""
         source = plan.source
-        stream = streams.ordered(
-            self._rt,
-            source,
-            _GroupAudience(self, group, source),
-            list(group.key.scope),
-            None,
-            listening=group.started_listening,
-        )
+        keys = list(group.key.scope)
+        if isinstance(source, streams.Ephemeral):  # presence: members catch up to its state
+            stream = source.follow(keys, group.started_listening)
+        else:
+            audience = _GroupAudience(self, group, source)
+            listening = group.started_listening
+            stream = streams.ordered(self._rt, source, audience, keys, None, listening=listening)
         try:
             async with contextlib.aclosing(stream):
                 async for item, cursor in stream:
@@ -455,6 +454,8 @@ async def follow(
     """
     scope = await live.authorize(rt, identity, arguments)
     source = live.source(rt)
+    if isinstance(source, streams.Ephemeral):
+        return source.follow(list(scope.keys), listening, snapshot=True)
     own_channel = events.user_channel(rt.channel_prefix, identity.user.id)
     audience = _Alone(source, identity, scope.keys, own_channel)
     return streams.ordered(

@@ -14,7 +14,7 @@ project), a gap, or a ``Resync``.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection, Sequence
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from taskbell import events
 from taskbell.cursors import Positions, encode_cursor
@@ -65,6 +65,24 @@ class Source(Protocol[ItemT_co]):
         self, identities: Collection[Identity], keys: Collection[int]
     ) -> dict[int, DomainError]:
         """By token id, the identities that may no longer follow ``keys``, and why."""
+
+
+@runtime_checkable
+class Ephemeral(Protocol):
+    """A feed with no durable log (presence): it streams its live items itself.
+
+    Its ``read_after`` answers with the current state (one item per key at its
+    head), so a member's catch-up starts with that state and hands over to its
+    group exactly as a resuming member does; there is nothing to resume from.
+    """
+
+    def follow(
+        self,
+        keys: Sequence[int],
+        listening: Callable[[], None] | None = None,
+        snapshot: bool = False,
+    ) -> AsyncGenerator[tuple[Any, str], None]:
+        """Live (item, cursor) pairs; with ``snapshot``, the current state first."""
 
 
 class Audience(Protocol):

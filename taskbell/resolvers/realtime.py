@@ -74,16 +74,16 @@ async def task_status_updated(
     info: CtxInfo, project_ids: list[strawberry.ID] | None = None, after: str | None = None
 ) -> AsyncGenerator[TaskStatusEvent, None]:
     arguments = {"projectIds": project_ids, "after": after}
-    return await _follow(info, LIVE_FIELDS[0], arguments)  # type: ignore[return-value]
+    return await follow_field(info, LIVE_FIELDS[0], arguments)  # type: ignore[return-value]
 
 
 async def notification_received(
     info: CtxInfo, after: str | None = None
 ) -> AsyncGenerator[Notification, None]:
-    return await _follow(info, LIVE_FIELDS[1], {"after": after})  # type: ignore[return-value]
+    return await follow_field(info, LIVE_FIELDS[1], {"after": after})  # type: ignore[return-value]
 
 
-async def _follow(
+async def follow_field(
     info: CtxInfo, field: groups.LiveField, arguments: dict[str, Any]
 ) -> AsyncGenerator[object, None]:
     rt, identity = info.context.rt, info.context.require_identity()

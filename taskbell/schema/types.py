@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry.types import Info
@@ -25,6 +26,9 @@ TaskStatusEnum = strawberry.enum(
 NotificationKindEnum = strawberry.enum(NotificationKind, name="NotificationKind")
 
 CtxInfo = Info[Context, None]
+
+if TYPE_CHECKING:
+    from taskbell.schema.presence import ProjectPresence
 
 
 @strawberry.type(description="A person who can sign in and belong to projects.")
@@ -67,6 +71,14 @@ class Project:
             return []  # reached through an old notification after leaving
         rows = await info.context.loaders.project_tasks.load((int(self.id), status))
         return [Task.from_model(t) for t in rows]
+
+    @strawberry.field(description="v2. Which members are connected now, on any server process.")  # type: ignore[untyped-decorator]  # strawberry overload
+    async def presence(
+        self, info: CtxInfo
+    ) -> Annotated[ProjectPresence, strawberry.lazy("taskbell.schema.presence")]:
+        from taskbell.schema import presence  # a cycle: its types use User and Task
+
+        return await presence.of_project(info, int(self.id))
 
 
 async def _project(info: CtxInfo, project_id: int) -> Project:

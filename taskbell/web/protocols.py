@@ -94,6 +94,7 @@ class _SocketGuards:
             await handle()
         finally:
             stats.connection_closed(self)
+            self.context.rt.presence.connection_closed(self)
             self._output.close()
 
     async def _going_away(self) -> None:
@@ -183,6 +184,7 @@ class TransportWSHandler(_SocketGuards, BaseGraphQLTransportWSHandler[Context, N
         await super().handle_connection_init(message)
         if self.connection_acknowledged and self._expiry is None:
             self._expiry = asyncio.create_task(self._close_at_expiry(self._close_expired))
+            self.context.rt.presence.connection_opened(self, self.context.identity)
 
     async def _close_expired(self) -> None:
         await self.websocket.close(code=CLOSE_FORBIDDEN, reason=groups.TOKEN_EXPIRED)
@@ -268,6 +270,7 @@ class LegacyWSHandler(_SocketGuards, BaseGraphQLWSHandler[Context, None]):
             return
         await self.send_message({"type": "connection_ack"})
         self.connection_acknowledged = True
+        self.context.rt.presence.connection_opened(self, self.context.identity)
         if self.keep_alive:
             self.keep_alive_task = asyncio.create_task(self.handle_keep_alive())
 

@@ -186,6 +186,7 @@ class _Stream:
             asyncio.create_task(self._until_disconnect()),
         ]
         rt.stats.connection_opened(self, self._going_away)
+        rt.presence.connection_opened(self, getattr(planned, "identity", None))
         try:
             if isinstance(planned, groups.Refused):
                 output.send(operation.next_message(planned.payload, ""))
@@ -193,6 +194,7 @@ class _Stream:
                 await self._serve(planned, operation)
         finally:
             rt.stats.connection_closed(self)
+            rt.presence.connection_closed(self)
             for helper in helpers:
                 await cancel_quietly(helper)
         await self._finish(output, direct)
