@@ -103,7 +103,7 @@ async def test_system_notifications_are_asked_for_on_click_only_and_shown_for_li
     await enable.click()
     await expect(enable).to_be_hidden()
     assert await page.evaluate("window.asked") == 1
-    await wait_for_subscriptions(http, 2)
+    await wait_for_subscriptions(http, 3)  # events, notifications, presence
     await move(api(alice), (await task_ids(api(alice)))["Set up analytics"], "IN_REVIEW")
 
     message = status_message(alice, "Set up analytics", "TODO", "IN_REVIEW")

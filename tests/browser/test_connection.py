@@ -46,7 +46,7 @@ async def test_after_a_server_restart_the_page_resumes_from_its_last_cursor(
     page = await new_page("bob")
     await page.route_web_socket("**/graphql", tap.route)
     await sign_in(page, server.base_url, bob.email)
-    await wait_for_subscriptions(http, 2)
+    await wait_for_subscriptions(http, 3)  # events, notifications, presence
     await move(api(alice), seen, "IN_PROGRESS")
     await expect(card_in(page, "IN_PROGRESS", seen)).to_be_visible()
     await expect(page.get_by_test_id("bell-count")).to_have_text("1")

@@ -48,7 +48,7 @@ async def test_a_quick_update_reaches_the_other_user_live_and_not_as_a_toast_for
     alice_page, bob_page = await new_page("alice"), await new_page("bob")
     await sign_in(alice_page, server.base_url, alice.email)
     await sign_in(bob_page, server.base_url, bob.email)
-    await wait_for_subscriptions(http, 4)
+    await wait_for_subscriptions(http, 6)  # 3 per page: events, notifications, presence
     unread, _ = await api(bob).notifications()
     bell_count = bob_page.get_by_test_id("bell-count")
     await expect(bell_count).to_have_text(str(unread))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 from gql.transport.exceptions import TransportQueryError
 
-from .support import ApiFactory, Sockets, Subscription, Team, assert_no_internals
+from .support import Api, ApiFactory, Sockets, Subscription, Team, assert_no_internals
 
 PRESENCE_CHANGED = """subscription ($projectIds: [ID!]) {
   presenceChanged(projectIds: $projectIds) {
@@ -50,7 +51,8 @@ async def test_presence_changed_starts_with_the_state_then_sends_joins_and_editi
     ) as presence:
         first = (await presence.next())["presenceChanged"]
         assert first["projectId"] == team.project_id
-        assert first["left"] == [] and first["editingStopped"] == []
+        assert first["left"] == []
+        assert first["editingStopped"] == []
         assert ids(first["joined"]) <= {team.owner.id}
         async with sockets.session(team.member.token):
             joined = await diff_where(presence, lambda d: team.member.id in ids(d["joined"]))
@@ -69,21 +71,19 @@ async def test_project_presence_lists_online_members_and_editors(
     """Project.presence answers from the same state, right away."""
     async with sockets.session(team.member.token):
         as_owner = api(team.owner.token)
-        online = await _poll(
-            as_owner, team, lambda p: team.member.id in ids(p["online"]), "online"
-        )
+        online = await _poll(as_owner, team, lambda p: team.member.id in ids(p["online"]), "online")
         assert team.owner.id not in ids(online["online"])  # the owner has no live connection
         (await api(team.member.token).execute(SET_EDITING, t=team.task.id, e=True)).ok()
         editing = await _poll(as_owner, team, lambda p: p["editors"], "editors")
-        assert editing["editors"] == [{"user": {"id": team.member.id}, "task": {"id": team.task.id}}]
+        mark = {"user": {"id": team.member.id}, "task": {"id": team.task.id}}
+        assert editing["editors"] == [mark]
         (await api(team.member.token).execute(SET_EDITING, t=team.task.id, e=False)).ok()
         stopped = await _poll(as_owner, team, lambda p: not p["editors"], "no editors")
         assert team.member.id in ids(stopped["online"])
 
 
-async def _poll(api: Any, team: Team, test: Any, what: str) -> dict[str, Any]:
-    import asyncio
-
+async def _poll(api: Api, team: Team, test: Any, what: str) -> dict[str, Any]:
+    """Ask Project.presence until ``test`` holds (``what`` names it when it never does)."""
     async with asyncio.timeout(DIFF_SECONDS):
         while True:
             data = (await api.execute(PROJECT_PRESENCE, id=team.project_id)).ok()

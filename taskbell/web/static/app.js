@@ -5,6 +5,7 @@ import { Bell } from "./bell.js";
 import { Board } from "./board.js";
 import { $, refreshTimes, show } from "./dom.js";
 import { Live } from "./live.js";
+import { EditingMark, Presence } from "./presence.js";
 import { QuickUpdate } from "./quick.js";
 import { DesktopAlerts, Toasts } from "./toasts.js";
 
@@ -128,7 +129,8 @@ async function start(token, me) {
     columns: $("#columns"),
     onPick: (id) => quick.pick(id),
   });
-  const quick = new QuickUpdate(token, board, quickElements());
+  const editing = new EditingMark(token);
+  const quick = new QuickUpdate(token, board, quickElements(), editing);
   const bell = new Bell(token, bellElements(), (fresh) => live.polledNotifications(fresh));
   const live = new Live(token, me, board, bell, {
     announce,
@@ -136,7 +138,8 @@ async function start(token, me) {
     onState: setConnection,
     onUnauthorized: () => endSession(whyRefused()),
   });
-  session = { token, board, bell, live };
+  const presence = new Presence(me, board, $("#presence"), live);
+  session = { token, board, bell, live, presence, editing };
   showApp(me);
   live.start();
   guard(Promise.all([board.refresh(), bell.load()]));
@@ -146,7 +149,9 @@ async function start(token, me) {
 function endSession(message = "") {
   if (!session) return;
   clearTimeout(expiryTimer);
+  session.editing.stop();
   session.live.stop();
+  session.presence.clear();
   session.board.clear();
   session.bell.clear();
   session = null;

@@ -39,6 +39,11 @@ export class Board {
       .sort((a, b) => Number(a.id) - Number(b.id) || a.id.localeCompare(b.id));
   }
 
+  /** The selected project, or all of them. */
+  get visibleProjects() {
+    return this.#projects.filter((project) => this.#filter === "all" || project.id === this.#filter);
+  }
+
   task(id) {
     return this.#tasks.get(id);
   }

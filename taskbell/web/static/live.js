@@ -51,6 +51,11 @@ export class Live {
     this.#socket.stop();
   }
 
+  /** Another subscription on this socket, restarted like ours (see #subscribeOnce). */
+  follow(query, variables, handlers) {
+    this.#subscribeOnce(query, variables, handlers);
+  }
+
   /** Toasts from polled notifications; the matching replayed events will not toast again. */
   polledNotifications(notifications) {
     for (const { message, project } of notifications) {

@@ -9,14 +9,19 @@ export class QuickUpdate {
   #token;
   #board;
   #els;
+  #editing;
 
-  /** els: { form, task, status, submit, feedback } */
-  constructor(token, board, els) {
+  /** els: { form, task, status, submit, feedback }; editing: an EditingMark (presence.js) */
+  constructor(token, board, els, editing = null) {
     this.#token = token;
     this.#board = board;
     this.#els = els;
+    this.#editing = editing;
     els.status.replaceChildren(...STATUSES.map(([value, label]) => h("option", { value }, label)));
-    els.task.addEventListener("change", () => this.#matchStatus());
+    els.task.addEventListener("change", () => {
+      this.#matchStatus();
+      this.#editing?.choose(els.task.value);
+    });
     els.form.addEventListener("submit", (event) => {
       event.preventDefault();
       this.#submit();
@@ -44,6 +49,7 @@ export class QuickUpdate {
 
   pick(taskId) {
     this.#els.task.value = taskId;
+    this.#editing?.choose(taskId);
     this.#matchStatus();
     this.#els.status.focus();
   }
@@ -61,6 +67,7 @@ export class QuickUpdate {
     const task = this.#board.task(this.#els.task.value);
     const status = this.#els.status.value;
     if (!task) return;
+    this.#editing?.clear();
     if (task.status === status) {
       this.#say(`“${task.title}” is already ${STATUS_LABEL[status]}.`, "info");
       return;
