@@ -3,7 +3,8 @@
 Every transport (``web.protocols``: graphql-transport-ws and legacy graphql-ws;
 ``web.streams``: graphql-sse and multipart) adapts to this package through its
 entry points: ``groups.Groups.plan`` and ``groups.Groups.serve``, each
-connection's ``output.Output``, and ``hub.Hub`` for publishing after commit.
+connection's ``output.Output``, ``hub.Hub`` for publishing after commit, and
+``presence.Presence.connection_opened``/``connection_closed`` once a connection listens.
 
 | guarantee | kept by | proved by |
 | --- | --- | --- |
@@ -14,6 +15,10 @@ connection's ``output.Output``, and ``hub.Hub`` for publishing after commit.
 | one execution and one encoding per event per group | ``groups.Groups._run`` | ``tests/integration/test_grouping.py`` |
 | access re-checked when it may have changed | ``streams.ordered`` → ``Audience.recheck``; ``groups._Watch`` (revocations), ``groups._expire_at`` (token expiry) | ``tests/integration/test_live.py``, ``tests/e2e/test_transports.py::test_logout_ends_live_subscriptions_on_every_transport``, ``tests/e2e/test_token_expiry.py`` |
 | broker outages lose nothing | ``hub.Hub.publish_many`` (mark and ``Resync``), ``broker`` (reconnect, resync) | ``tests/system/test_delivery.py``, ``tests/integration/test_publish_many.py`` |
+| presence: online while any connection listens, on any process; tabs are one member; a reconnect within the grace is no change | ``presence.Presence`` (per-user counts, grace timers), ``presence_view.ClusterView`` (each process's record, replaced whole) | ``tests/system/test_presence.py`` (Redis and postgres://) |
+| a dead process's members leave within 30 s, its editing marks lapse | ``presence_view.ClusterView.prune`` (4 missed heartbeats; marks travel as time left) | ``tests/system/test_presence.py::test_members_of_a_sigkilled_process_leave_within_30_seconds`` |
+| presence diffs: at most one per project per interval, one execution per diff per group; not durable (no cursor to resume: each subscription starts from the current state) | ``presence.Presence._diff_pass``, ``streams.Ephemeral`` through ``groups.Groups._run`` and ``_catch_up`` | ``tests/system/test_presence.py::test_twenty_connects_within_a_fifth_of_a_second_make_one_diff``, ``tests/e2e/test_presence.py`` (every transport) |
+| presence costs the broker one publish round trip per change window or heartbeat per process, never one per connection | ``presence.Presence._publish`` (``hub.Hub.publish_many``: one pipeline / one executemany) | ``bench`` S7 |
 | slow clients bounded in bytes and time, others never slowed | ``output.Output`` (the one overflow rule) | ``tests/system/test_limits.py`` |
 
 The overflow rule, on every path: a connection's output holds at most
