@@ -55,6 +55,7 @@ const state = {
   serverPid: null,
   clockTicks: 100,
   tokens: [], // subscriber tokens, used round-robin
+  crowdTokens: [], // S7: one token per member of the crowd (TaskBell only)
   mutationToken: null,
   query: null,
   variables: {},
@@ -143,7 +144,15 @@ function ownCpuSeconds() {
 // ---------------------------------------------------------------- subscribers
 
 const clients = new Set();
-const counters = { unexpectedCloses: 0, protocolErrors: 0, errorSamples: [] };
+const counters = {
+  unexpectedCloses: 0,
+  protocolErrors: 0,
+  errorSamples: [],
+  presenceDeliveries: 0, // S7: presenceChanged messages received, all clients
+  presenceBytes: 0,
+};
+// S7: the presence subscription some clients add beside their taskStatusUpdated.
+const PRESENCE_QUERY = 'subscription BenchPresence { presenceChanged { projectId joined { id } left { id } } }';
 let phase = null; // the measurement that deliveries are currently recorded into
 
 function noteError(text) {
@@ -261,8 +270,12 @@ class FrameReader {
 }
 
 class Client {
-  constructor(index) {
+  // options: { tokens (round-robin by index), presence (also subscribe to presenceChanged) }
+  constructor(index, options = {}) {
     this.index = index;
+    this.tokens = options.tokens ?? state.tokens;
+    this.presence = options.presence ?? false;
+    this.presenceAt = -1; // when the first presence message (the state) arrived
     this.lastEventAt = -1;
     this.acked = false;
     this.closed = false;
@@ -303,7 +316,7 @@ class Client {
           () => this.ws.terminate(),
         );
         socket.on('data', (chunk) => reader.push(chunk));
-        const token = state.tokens[this.index % state.tokens.length];
+        const token = this.tokens[this.index % this.tokens.length];
         this.ws.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } }));
       });
       this.ws.on('error', (error) => settle(false, error.message));
@@ -340,9 +353,16 @@ class Client {
       this.ws.send(
         JSON.stringify({ id: '1', type: 'subscribe', payload: { query: state.query, variables: state.variables } }),
       );
+      if (this.presence) {
+        this.ws.send(JSON.stringify({ id: '2', type: 'subscribe', payload: { query: PRESENCE_QUERY } }));
+      }
       settle(true);
     } else if (message.type === 'ping') {
       this.ws.send('{"type":"pong"}');
+    } else if (message.type === 'next' && message.id === '2' && !message.payload.errors) {
+      counters.presenceDeliveries += 1;
+      counters.presenceBytes += buf.length;
+      if (this.presenceAt < 0) this.presenceAt = now();
     } else if (message.type === 'next' || message.type === 'error') {
       noteError(JSON.stringify(message.payload));
     } else if (message.type === 'complete') {
@@ -735,6 +755,7 @@ const commands = {
       serverPid: cmd.serverPid,
       clockTicks: cmd.clockTicks ?? 100,
       tokens: cmd.tokens ?? ['bench'],
+      crowdTokens: cmd.crowdTokens ?? [],
       mutationToken: cmd.mutationToken ?? null,
       query: cmd.query,
       variables: cmd.variables ?? {},
@@ -751,9 +772,24 @@ const commands = {
   // Open `n` more subscribers, at most `concurrency` handshakes at a time; then
   // wait until the server itself reports them all subscribed. `transport` is
   // 'ws' (graphql-transport-ws) or 'sse' (graphql-sse, TaskBell only).
-  async connect({ n, concurrency = 200, timeoutMs = 60_000, clientTimeoutMs = 20_000, transport = 'ws' }) {
+  // S7: `crowd` uses one crowd token per socket; every `presenceEvery`-th socket also
+  // subscribes to presenceChanged, and counts as subscribed once that sent its first state.
+  async connect({
+    n,
+    concurrency = 200,
+    timeoutMs = 60_000,
+    clientTimeoutMs = 20_000,
+    transport = 'ws',
+    crowd = false,
+    presenceEvery = 0,
+  }) {
     const Kind = { ws: Client, sse: SseClient }[transport];
     if (!Kind) throw new Error(`unknown transport ${transport}`);
+    const options = (i) => ({
+      tokens: crowd ? state.crowdTokens : state.tokens,
+      presence: presenceEvery > 0 && i % presenceEvery === 0,
+    });
+    const presence0 = counters.presenceDeliveries;
     const baseline = openClients().length;
     const cpu0 = serverCpuSeconds();
     const started = now();
@@ -763,7 +799,8 @@ const commands = {
     const failures = new Map();
     const worker = async () => {
       while (next < n && now() < deadline) {
-        const client = new Kind(baseline + next++);
+        const index = next++;
+        const client = new Kind(baseline + index, options(index));
         clients.add(client);
         if (!(await client.open(clientTimeoutMs))) {
           failed += 1;
@@ -774,10 +811,11 @@ const commands = {
     await Promise.all(Array.from({ length: Math.min(concurrency, n) }, worker));
     const ackedAt = now();
     const want = openClients().length;
+    const watchers = openClients().filter((c) => c.presence);
     let reported = 0;
     while (now() < deadline) {
       reported = await serverSubscriptions();
-      if (reported >= want) break;
+      if (reported >= want + watchers.length) break;
       await sleep(25);
     }
     const reportedAt = now();
@@ -792,8 +830,10 @@ const commands = {
       while (fresh().length > 0 && now() < deadline && now() - reportedAt < probes * 2000) await sleep(10);
       await Promise.race([sent, sleep(Math.max(0, deadline - now()))]);
     }
+    while (watchers.some((c) => c.presenceAt < 0 && !c.closed) && now() < deadline) await sleep(10);
     const subscribedAt = now();
     const unprobed = fresh().length;
+    const presenceWithoutState = watchers.filter((c) => c.presenceAt < 0).length;
     return {
       transport,
       requested: n,
@@ -803,7 +843,10 @@ const commands = {
       serverSubscriptions: reported,
       probes,
       withoutEvent: unprobed,
-      allSubscribed: unprobed === 0 && failed === 0,
+      allSubscribed: unprobed === 0 && failed === 0 && presenceWithoutState === 0,
+      presenceSubscribers: watchers.length,
+      presenceWithoutState,
+      presenceDeliveries: counters.presenceDeliveries - presence0,
       ackedSeconds: (ackedAt - started) / 1000,
       serverReportedSeconds: (reportedAt - started) / 1000,
       subscribedSeconds: (subscribedAt - started) / 1000,

@@ -26,6 +26,8 @@ class Plan:
     warmup_subscribers: int = 50
     warmup_events: int = 20
     quiet_wait_seconds: int = 30  # before each target, wait this long at most for a quiet machine
+    presence_every: int = 5  # S7: one socket in this many also watches presence (1,000 of 5,000)
+    presence_settle_seconds: int = 3  # S7: presence diffs still counted this long afterwards
 
 
 FULL = Plan(

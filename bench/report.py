@@ -17,6 +17,7 @@ LABELS = {
     "taskbell_postgres": "TaskBell PG+Redis",
     "taskbell_sqlite": "TaskBell SQLite+mem",
 }
+S7_GOAL = 1.3  # issue 11: S5 with presence within 1.3x of S5 without it
 SSE = "S1sse"  # TaskBell PG+Redis's S1 burst again, over graphql-sse
 SSE_LABEL = "TaskBell PG+Redis over graphql-sse"
 SSE_GOAL = 0.8  # graphql-sse deliveries/s >= this x WebSocket's
@@ -75,6 +76,19 @@ def _metrics(results: dict[str, Any]) -> list[tuple[str, Getter, str]]:
             "{:,.2f}",
         ),
         ("S5 server CPU ms per socket ↓", _get("S5", "serverCpuMsPerSocket"), "{:,.2f}"),
+        (
+            f"S7 s until all {plan['connect']} members subscribed, nobody watching presence ↓",
+            _get("S7base", "subscribedSeconds"),
+            "{:,.2f}",
+        ),
+        (
+            f"S7 s until all {plan['connect']} members subscribed,"
+            f" 1 in {plan.get('presence_every', 5)} also to presenceChanged ↓",
+            _get("S7", "subscribedSeconds"),
+            "{:,.2f}",
+        ),
+        ("S7 server CPU ms per socket ↓", _get("S7", "serverCpuMsPerSocket"), "{:,.2f}"),
+        ("S7 presence deliveries ↓", _get("S7", "presenceDeliveriesTotal"), "{:,.0f}"),
         (
             f"S6 mutations/s ↑ ({plan['mutation_clients']} clients)",
             _get("S6", "perSecond"),
@@ -172,12 +186,24 @@ def _goals(results: dict[str, Any], tb: dict[str, Any], peers: dict[str, Any]) -
             _cell(s5, "{:,.2f} s") + ("" if s5_all or s5 is None else " (not all)"),
             None if s5 is None else s5_all and s5 <= 5,
         ),
+        _s7_goal(tb),
         (
             "S6 >= 1,000 mutations/s (aim; PG only)",
             _cell(s6, "{:,.0f}/s"),
             None if s6 is None else s6 >= 1000,
         ),
     ]
+
+
+def _s7_goal(tb: dict[str, Any]) -> Goal:
+    """The storm with presence watchers (S7) within S7_GOAL x the same storm without them."""
+    s5, s7 = _get("S7base", "subscribedSeconds")(tb), _get("S7", "subscribedSeconds")(tb)
+    text = f"S7 storm with presence watchers <= {S7_GOAL} x without them"
+    if s5 is None or s7 is None or not s5:
+        return text, "—", None
+    complete = bool(tb.get("S7", {}).get("allSubscribed"))
+    shown = f"x{s7 / s5:.3g}" + ("" if complete else " (not all)")
+    return text, shown, complete and s7 <= S7_GOAL * s5
 
 
 def _mark(ok: bool | None) -> str:
@@ -261,6 +287,48 @@ def _sse_section(results: dict[str, Any]) -> list[str]:
         "Message bytes: the WebSocket message's payload; for graphql-sse the whole SSE message"
         " (`event:`, `id:` and `data:` lines) without the chunked coding around it.",
     ]
+    return lines
+
+
+def _presence_section(results: dict[str, Any]) -> list[str]:
+    """S7 beside S5 for each TaskBell variant: time, CPU, and what presence delivered."""
+    plan = results["plan"]
+    lines = [
+        f"S5's storm again, as {plan['connect']:,} distinct members of one project (S5 uses the"
+        f" benchmark's 10 users), one socket in {plan.get('presence_every', 5)} also subscribed"
+        " to `presenceChanged`. Deliveries are counted until"
+        f" {plan.get('presence_settle_seconds', 3)} s after the last socket is subscribed; a"
+        " design that sent every join to every watcher would deliver members x watchers.",
+        "",
+        "The goal compares the storm with watchers to the same storm (same members, same"
+        " tokens) without them; S5 is shown too.",
+        "",
+        "| variant | S5 s ↓ | storm, no watchers s ↓ | S7 storm with watchers s ↓ |"
+        " S7 ÷ no watchers ↓ | S7 ÷ S5 ↓ | CPU ms/socket: S5 / no watchers / S7 |"
+        " watchers | presence deliveries | members x watchers |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name in TASKBELLS:
+        tb = results["targets"].get(name, {})
+        s5, base, s7 = tb.get("S5"), tb.get("S7base"), tb.get("S7")
+        if not s5 or not base or not s7:
+            lines.append(f"| {LABELS[name]} | not measured |" + "  |" * 8)
+            continue
+        watchers = s7.get("presenceSubscribers", 0)
+        seconds, cpu = _get("subscribedSeconds"), _get("serverCpuMsPerSocket")
+        cells = [
+            LABELS[name],
+            _cell(seconds(s5), "{:,.2f}"),
+            _cell(seconds(base), "{:,.2f}"),
+            _cell(seconds(s7), "{:,.2f}"),
+            _ratio(seconds(s7), seconds(base)),
+            _ratio(seconds(s7), seconds(s5)),
+            " / ".join(_cell(cpu(phase), "{:,.2f}") for phase in (s5, base, s7)),
+            f"{watchers:,}",
+            _cell(s7.get("presenceDeliveriesTotal"), "{:,.0f}"),
+            f"{watchers * s7.get('open', 0):,}",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
@@ -352,6 +420,10 @@ def markdown(results: dict[str, Any]) -> str:
         "## S1 over graphql-sse",
         "",
         *_sse_section(results),
+        "",
+        "## S7: a connect storm with presence",
+        "",
+        *_presence_section(results),
         "",
         "## The load generator is not the bottleneck",
         "",

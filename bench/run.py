@@ -44,12 +44,13 @@ QUIET_PERCENT = 20.0
 PRIORITY = -10  # the benchmark's session nice value, when the user may set it
 
 
-def _factories() -> dict[str, TargetFactory]:
+def _factories(plan: Plan) -> dict[str, TargetFactory]:
+    # TaskBell also gets S7's crowd: as many members of project P as S5 opens sockets.
     return {
         "ceiling": targets.ceiling,
         "node": targets.graphql_ws_peer,
-        "taskbell_postgres": lambda logs: targets.taskbell(logs, "postgres"),
-        "taskbell_sqlite": lambda logs: targets.taskbell(logs, "sqlite"),
+        "taskbell_postgres": lambda logs: targets.taskbell(logs, "postgres", plan.connect),
+        "taskbell_sqlite": lambda logs: targets.taskbell(logs, "sqlite", plan.connect),
     }
 
 
@@ -72,7 +73,7 @@ async def measure_target(name: str, plan: Plan, raw: Path) -> dict[str, Any]:
     load = await procs.wait_quiet_machine(max_percent=QUIET_PERCENT, limit=plan.quiet_wait_seconds)
     started = time.monotonic()
     async with contextlib.AsyncExitStack() as stack:
-        target = await stack.enter_async_context(_factories()[name](raw))
+        target = await stack.enter_async_context(_factories(plan)[name](raw))
         gen = await LoadGen.start(raw / name)
         stack.push_async_callback(gen.stop)
         try:

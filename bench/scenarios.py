@@ -1,6 +1,10 @@
-"""S1-S6 against one running target, in an order that reuses open sockets.
+"""S1-S7 against one running target, in an order that reuses open sockets.
 
-Order: warm-up; S5 connect (``plan.connect`` sockets) and S3 memory; S4 bursts
+Order: warm-up; S5 connect (``plan.connect`` sockets) and S3 memory; for TaskBell,
+S7 (all of them closed, then S5's storm again as ``plan.connect`` distinct members
+of the project, first with nobody watching presence, then with one socket in
+``plan.presence_every`` also subscribed to presenceChanged; all closed after
+each); S4 bursts
 from the largest size down (closing sockets between sizes), S1 being the burst
 at ``plan.s1_subscribers`` and S2 right after it; for TaskBell on PostgreSQL,
 S1 again over graphql-sse streams instead of WebSockets (after every WebSocket
@@ -12,6 +16,7 @@ ends their subscriptions) and the next phase starts from fresh ones.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable
@@ -69,7 +74,7 @@ class Runner:
         log.info("%s %s: %s", self.target.name, name, _brief(result))
         return result
 
-    async def connect(self, n: int, transport: str = "ws") -> dict[str, Any]:
+    async def connect(self, n: int, transport: str = "ws", **crowd: Any) -> dict[str, Any]:
         result = await self.gen.call(
             "connect",
             limit=self.plan.connect_timeout_seconds + 60,
@@ -77,6 +82,7 @@ class Runner:
             concurrency=self.plan.connect_concurrency,
             timeoutMs=self.plan.connect_timeout_seconds * 1000,
             transport=transport,
+            **crowd,
         )
         self.open = result["open"]
         return result
@@ -152,6 +158,44 @@ class Runner:
             ),
         )
 
+    async def crowd_storm(self) -> dict[str, Any]:
+        """S7's baseline: the same distinct members connecting, nobody watching presence."""
+        await self.ensure(0)
+        result = await self.measured(
+            f"connect {self.plan.connect} members, nobody watching presence",
+            self.connect(self.plan.connect, crowd=True),
+        )
+        await self.close(0)
+        return result
+
+    async def presence_storm(self) -> dict[str, Any]:
+        """S7: S5's storm as distinct members, one in ``plan.presence_every`` watching presence.
+
+        Presence deliveries and server CPU are counted from the first connect until
+        ``plan.presence_settle_seconds`` after the last socket is subscribed, so the
+        coalesced joins of the storm's tail are in.
+        """
+        plan = self.plan
+        await self.ensure(0)
+        every = plan.presence_every
+        delivered0 = (await self.gen.call("counters", limit=10))["presenceDeliveries"]
+        cpu0 = procs.cpu_seconds(self.pid)
+        result = await self.measured(
+            f"connect {plan.connect} members, 1 in {every} watching presence",
+            self.connect(plan.connect, crowd=True, presenceEvery=every),
+        )
+        await asyncio.sleep(plan.presence_settle_seconds)
+        delivered1 = (await self.gen.call("counters", limit=10))["presenceDeliveries"]
+        result["presenceDeliveriesTotal"] = delivered1 - delivered0
+        result["serverCpuSecondsWithSettle"] = procs.cpu_seconds(self.pid) - cpu0
+        if not result["allSubscribed"]:
+            self.notes.append(
+                f"S7: {result['serverSubscriptions']:,} subscriptions counted, "
+                f"{result['presenceWithoutState']:,} presence watchers without their state"
+            )
+        await self.close(0)
+        return result
+
     async def over_sse(self, backlog: bool) -> dict[str, Any]:
         """S1 with graphql-sse streams: same server, tokens, document and mutations.
 
@@ -197,6 +241,9 @@ class Runner:
             "rssAfterKiB": rss_after,
             "kibPerSocket": (rss_after - rss_before) / max(1, self.open),
         }
+        if self.target.loadgen_target.get("crowdTokens"):
+            out["S7base"] = await self.crowd_storm()
+            out["S7"] = await self.presence_storm()
         out["S4"] = {}
         backlog = False
         for size in sorted(plan.bursts, reverse=True):

@@ -220,6 +220,53 @@ async def _create_users(env: dict[str, str], limit: float = 120.0) -> list[dict[
     return [json.loads(part) for part in out.decode().split("\x1e") if part.strip()]
 
 
+# S7's crowd: ``n`` members of project P, each with a token, in one transaction and one
+# interpreter. One password hash for all of them: hashing 5,000 would take minutes.
+_CREATE_CROWD = """
+import asyncio, json, sys
+from taskbell import auth, models
+from taskbell.config import Settings
+from taskbell.db import create_engine, create_sessions
+from taskbell.services import users
+
+async def crowd(n):
+    engine = create_engine(Settings())
+    sessions = create_sessions(engine)
+    digest = auth.hash_password("benchmark-pw")
+    async with sessions.begin() as session:
+        people = [
+            models.User(email=f"crowd{i}@example.com", name=f"Crowd {i}", password_hash=digest)
+            for i in range(n)
+        ]
+        session.add_all(people)
+        await session.flush()
+        session.add_all(models.ProjectMember(project_id=1, user_id=u.id) for u in people)
+        tokens = [(await users.issue(session, u.id, 86400)).token for u in people]
+    await engine.dispose()
+    print(json.dumps(tokens))
+
+asyncio.run(crowd(int(sys.argv[1])))
+"""
+
+
+async def _create_crowd(env: dict[str, str], n: int, limit: float = 300.0) -> list[str]:
+    process = await asyncio.create_subprocess_exec(
+        PYTHON, "-c", _CREATE_CROWD, str(n),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **env}, cwd=REPO,
+    )  # fmt: skip
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), limit)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise
+    if process.returncode != 0:
+        raise RuntimeError(f"creating the S7 crowd failed: {err.decode()[-800:]}")
+    tokens: list[str] = json.loads(out)
+    return tokens
+
+
 class GraphQL:
     """Seeding over the public API, as any client would."""
 
@@ -311,8 +358,9 @@ async def _wait_ready(child: procs.Child, port: int, limit: float = 60.0) -> Non
 
 
 @contextlib.asynccontextmanager
-async def taskbell(log_dir: Path, backend: str) -> AsyncIterator[Target]:
-    """``python -m taskbell serve`` on core 0, on "postgres" (+ Redis) or "sqlite" (+ memory)."""
+async def taskbell(log_dir: Path, backend: str, crowd: int = 0) -> AsyncIterator[Target]:
+    """``python -m taskbell serve`` on core 0, on "postgres" (+ Redis) or "sqlite" (+ memory);
+    with ``crowd``, that many more members of project P for S7."""
     database = _postgres_database() if backend == "postgres" else _sqlite_database()
     async with database as database_url:
         env = {
@@ -333,6 +381,7 @@ async def taskbell(log_dir: Path, backend: str) -> AsyncIterator[Target]:
         try:
             await _wait_ready(child, port)
             mutation_tasks = await _seed(port, users, mutation_projects=backend == "postgres")
+            crowd_tokens = await _create_crowd(env, crowd) if crowd else []
             label = "TaskBell PG+Redis" if backend == "postgres" else "TaskBell SQLite+memory"
             yield Target(
                 f"taskbell_{backend}",
@@ -346,6 +395,7 @@ async def taskbell(log_dir: Path, backend: str) -> AsyncIterator[Target]:
                     "serverPid": child.pid,
                     "clockTicks": procs.CLOCK_TICKS,
                     "tokens": [user["token"] for user in users],
+                    "crowdTokens": crowd_tokens,
                     "mutationToken": users[0]["token"],
                     "query": SUBSCRIPTION,
                     "variables": {"p": ["1"]},

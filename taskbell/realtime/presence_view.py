@@ -80,7 +80,7 @@ def parts(
     items: list[tuple[int, int | list[int]]] = [(0, u) for u in sorted(online)]
     items += [(1, e.wire(now)) for e in editors]
     for kind, item in items:
-        cost = len(json.dumps(item)) + 1
+        cost = (len(str(item)) if kind == 0 else len(json.dumps(item))) + 1
         if size + cost > PART_BYTES:
             chunks.append(([], []))
             size = 0

@@ -135,6 +135,26 @@ async def test_members_of_a_sigkilled_process_leave_within_30_seconds(
         assert took <= 4 * HEARTBEAT + 2 * INTERVAL + 1.5
 
 
+async def test_with_the_default_heartbeat_a_sigkilled_processs_members_leave_within_30_s(
+    start_server: StartServer, database_url: str, require_service: RequireService
+) -> None:
+    """The default heartbeat (5 s, 4 missed) meets the contract's 30 s (Redis; slow: ~21 s)."""
+    require_service("Redis", HOST, REDIS_PORT)
+    defaults = {k: v for k, v in FAST.items() if k != "presence_heartbeat_seconds"}
+    a = await start_server(f"redis://{HOST}:{REDIS_PORT}/0", **defaults)
+    b = await start_server(f"redis://{HOST}:{REDIS_PORT}/0", **defaults)
+    workspace = await make_workspace(database_url, members=2)
+    bob = workspace.members[1]
+    async with AsyncExitStack() as stack:
+        alice = await watch_from(stack, a, workspace)
+        socket = await stack.enter_async_context(graphql_socket(b.ws_url, bob.token))
+        await alice.until(joined(bob), DUE)
+        await b.stop(signal.SIGKILL)
+        socket.abort()
+        _diff, took = await alice.until(left(bob), 30)
+    assert took < 30
+
+
 async def test_editing_lapses_unless_renewed(
     cluster: tuple[TaskBellProcess, TaskBellProcess], workspace: Workspace
 ) -> None:
