@@ -193,8 +193,12 @@ class Member:
         return None
 
     def go_live(self) -> None:
-        """Caught up: from now on the group's bytes go straight to the connection."""
-        self._handover = None
+        """Caught up: what the group delivered meanwhile, then the group's bytes from now on,
+        go straight to the connection (deliveries kept behind the matching one are the
+        member's next events exactly: dropping them would leave a gap)."""
+        kept, self._handover = self._handover, None
+        for delivery in kept or ():
+            self.send(delivery.payload, delivery.cursor)
 
 
 @dataclass(eq=False)
@@ -376,8 +380,8 @@ class Groups:
                 positions[item.stream_key] = item.position
                 cursor = encode_cursor(positions, kind)
                 if cursor == delivery.cursor:
-                    member.go_live()
                     member.send(delivery.payload, cursor)
+                    member.go_live()
                     return
                 member.send(await _execute(plan, item, cursor), cursor)
             else:

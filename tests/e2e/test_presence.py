@@ -22,6 +22,10 @@ PRESENCE_CHANGED = """subscription ($projectIds: [ID!]) {
 PROJECT_PRESENCE = """query ($id: ID!) {
   project(id: $id) { presence { online { id name } editors { user { id } task { id } } } }
 }"""
+CREATE_PROJECT = "mutation ($name: String!) { createProject(name: $name) { id } }"
+ADD_MEMBER = """mutation ($projectId: ID!, $email: String!) {
+  addProjectMember(projectId: $projectId, email: $email) { id }
+}"""
 SET_EDITING = "mutation ($t: ID!, $e: Boolean!) { setEditing(taskId: $t, editing: $e) }"
 # Interval 1 s, grace 5 s by default: a diff is due within a couple of seconds.
 DIFF_SECONDS = 8.0
@@ -63,6 +67,25 @@ async def test_presence_changed_starts_with_the_state_then_sends_joins_and_editi
             [mark] = started["editingStarted"]
             assert mark["user"] == {"id": team.member.id, "name": "Bob"}
             assert mark["task"] == {"id": team.task.id, "title": team.task.title}
+
+
+async def test_a_join_in_two_projects_reaches_a_watcher_as_one_diff_per_project(
+    team: Team, api: ApiFactory, sockets: Sockets
+) -> None:
+    """Bob shares two projects with Alice: both diffs of one pass arrive (the second used to be
+    lost while Alice's subscription handed over to its group)."""
+    as_owner = api(team.owner.token)
+    second = (await as_owner.execute(CREATE_PROJECT, name="Second")).ok()["createProject"]["id"]
+    (await as_owner.execute(ADD_MEMBER, projectId=second, email=team.member.email)).ok()
+    async with sockets.subscribe(team.owner.token, PRESENCE_CHANGED, {}) as presence:
+        states = [(await presence.next())["presenceChanged"] for _ in range(2)]
+        assert {d["projectId"] for d in states} == {team.project_id, second}
+        async with sockets.session(team.member.token):
+            seen: set[str] = set()
+            while seen != {team.project_id, second}:
+                diff = await diff_where(presence, lambda d: team.member.id in ids(d["joined"]))
+                assert diff["projectId"] not in seen
+                seen.add(diff["projectId"])
 
 
 async def test_project_presence_lists_online_members_and_editors(
