@@ -109,6 +109,8 @@ class PresenceState:
     editors: list[list[int]]
     closing: bool = False  # the process is shutting down
     hello: bool = False  # a new process: everyone, send your record
+    # Of ``online``, those whose last connection closed and who are in the grace.
+    leaving: list[int] = dataclasses.field(default_factory=list)
 
 
 Message = (

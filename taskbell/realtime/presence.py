@@ -153,12 +153,18 @@ class Presence:
         self._counts[user_id] -= 1
         if self._counts[user_id] <= 0:
             del self._counts[user_id]
+            self._flush_soon()  # the others learn that only the grace keeps them online
             loop = asyncio.get_running_loop()
             self._leaving[user_id] = loop.call_later(self._grace, self._leave, user_id)
 
     def connected_here(self, user_id: int) -> bool:
         """Whether the user holds an open connection to this process (the grace is not one)."""
         return user_id in self._counts
+
+    def connected(self, user_id: int) -> bool:
+        """Whether the user holds an open connection on any process, as of the last records
+        (Web Push goes to members without one; the grace is not one)."""
+        return user_id in self._counts or self._view.connected(user_id)
 
     def _leave(self, user_id: int) -> None:
         self._leaving.pop(user_id, None)
@@ -326,8 +332,10 @@ class Presence:
 
     async def _publish(self, now: float, closing: bool = False) -> None:
         self._seq += 1
-        editors = self._editing.values()
-        messages = parts(self.process_id, self._seq, self._here, editors, now, closing, self._hello)
+        editors, leaving = self._editing.values(), self._leaving.keys()
+        messages = parts(
+            self.process_id, self._seq, self._here, editors, now, closing, self._hello, leaving
+        )
         self._last_flush, self._flush_due = now, None
         if await self._hub.publish_many([(self._channel, m) for m in messages]):
             self._hello = False

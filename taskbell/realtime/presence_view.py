@@ -63,6 +63,8 @@ class Record:
     online: frozenset[int] = frozenset()
     editors: tuple[Editing, ...] = ()
     drop_at: float = 0.0
+    leaving: frozenset[int] = frozenset()  # online, but only for the grace
+    closing: bool = False  # the process said goodbye: all of its members are in the grace
 
 
 def parts(
@@ -73,27 +75,30 @@ def parts(
     now: float,
     closing: bool = False,
     hello: bool = False,
+    leaving: Iterable[int] = (),
 ) -> list[events.PresenceState]:
     """A record as messages, each below ``PART_BYTES`` when encoded."""
-    chunks: list[tuple[list[int], list[list[int]]]] = [([], [])]
+    chunks: list[tuple[list[int], list[list[int]], list[int]]] = [([], [], [])]
     size = 0
     items: list[tuple[int, int | list[int]]] = [(0, u) for u in sorted(online)]
     items += [(1, e.wire(now)) for e in editors]
+    items += [(2, u) for u in sorted(leaving)]
     for kind, item in items:
-        cost = (len(str(item)) if kind == 0 else len(json.dumps(item))) + 1
+        cost = (len(json.dumps(item)) if kind == 1 else len(str(item))) + 1
         if size + cost > PART_BYTES:
-            chunks.append(([], []))
+            chunks.append(([], [], []))
             size = 0
         size += cost
-        if kind == 0:
-            assert isinstance(item, int)
-            chunks[-1][0].append(item)
+        users, edits, gone = chunks[-1]
+        if isinstance(item, list):
+            edits.append(item)
+        elif kind == 0:
+            users.append(item)
         else:
-            assert isinstance(item, list)
-            chunks[-1][1].append(item)
+            gone.append(item)
     return [
-        events.PresenceState(process, seq, n, len(chunks), users, edits, closing, hello)
-        for n, (users, edits) in enumerate(chunks)
+        events.PresenceState(process, seq, n, len(chunks), users, edits, closing, hello, gone)
+        for n, (users, edits, gone) in enumerate(chunks)
     ]
 
 
@@ -120,11 +125,13 @@ class ClusterView:
             # Its members stay for the grace, as if their connections had just closed.
             record = self.records.get(state.process, Record())
             record.drop_at = min(record.drop_at or now + self.grace, now + self.grace)
+            record.closing = True
             self.records[state.process] = record
             return True
         online = frozenset(u for part in got for u in part.online)
         editors = tuple(Editing.from_wire(e, now) for part in got for e in part.editors)
-        self.records[state.process] = Record(online, editors, now + self.dead_after)
+        leaving = frozenset(u for part in got for u in part.leaving)
+        self.records[state.process] = Record(online, editors, now + self.dead_after, leaving)
         return True
 
     def prune(self, now: float) -> bool:
@@ -143,6 +150,13 @@ class ClusterView:
 
     def online(self) -> set[int]:
         return set().union(*(r.online for r in self.records.values()))
+
+    def connected(self, user_id: int) -> bool:
+        """Whether another process holds an open connection of the user (not just the grace)."""
+        return any(
+            user_id in r.online and user_id not in r.leaving and not r.closing
+            for r in self.records.values()
+        )
 
     def editors(self) -> Iterator[Editing]:
         for record in self.records.values():

@@ -77,3 +77,15 @@ def test_editing_marks_travel_as_time_left_and_lapse_on_the_receiver() -> None:
     assert view.prune(now=receiver_now + 3.9) is False
     assert view.prune(now=receiver_now + 4.0) is True
     assert list(view.editors()) == []
+
+
+def test_members_in_the_grace_are_online_but_not_connected() -> None:
+    """Web Push asks "connected anywhere?": the grace and a closing process do not count."""
+    view = _view()
+    view.offer(parts("proc-a", 1, [1, 2], [], now=0.0, leaving=[2])[0], now=0.0)
+    view.offer(parts("proc-b", 1, [3], [], now=0.0)[0], now=0.0)
+    assert view.online() == {1, 2, 3}
+    assert [view.connected(u) for u in (1, 2, 3, 4)] == [True, False, True, False]
+    view.offer(parts("proc-b", 2, [], [], now=1.0, closing=True)[0], now=1.0)
+    assert view.online() == {1, 2, 3}
+    assert view.connected(3) is False
