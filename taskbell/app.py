@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from taskbell import api
-from taskbell.channels import build_outbox
+from taskbell.channels import build_outbox, register_runtime_channels
 from taskbell.config import Settings
 from taskbell.db import create_engine, create_sessions
 from taskbell.jwts import JwtVerifier
@@ -20,6 +20,7 @@ from taskbell.realtime.groups import Groups
 from taskbell.realtime.hub import Hub
 from taskbell.realtime.stats import Stats
 from taskbell.runtime import Runtime
+from taskbell.services.vapid import VapidKeys
 from taskbell.web import graphql, routes
 from taskbell.web.limits import BodySizeLimit
 from taskbell.web.origins import OriginPolicy
@@ -32,7 +33,7 @@ def build_runtime(settings: Settings) -> Runtime:
     stats = Stats()
     metrics = Metrics(stats)
     sessions = create_sessions(engine)
-    return Runtime(
+    rt = Runtime(
         settings=settings,
         engine=engine,
         sessions=sessions,
@@ -42,8 +43,11 @@ def build_runtime(settings: Settings) -> Runtime:
         throttle=Throttle(settings),
         channel_prefix=settings.resolved_channel_prefix(),
         outbox=build_outbox(settings, sessions),
+        vapid=VapidKeys(settings, sessions),
         jwt=JwtVerifier.from_settings(settings),
     )
+    register_runtime_channels(rt)
+    return rt
 
 
 @asynccontextmanager

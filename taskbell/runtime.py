@@ -14,6 +14,7 @@ from taskbell.outbox import Outbox
 from taskbell.ratelimit import Throttle
 from taskbell.realtime.hub import Hub
 from taskbell.realtime.stats import Stats
+from taskbell.services.vapid import VapidKeys
 
 
 @dataclass
@@ -28,5 +29,7 @@ class Runtime:
     channel_prefix: str
     # Delivers webhooks (and later email and push) after commit; see taskbell.outbox.
     outbox: Outbox
+    # The Web Push signing key (configured, or generated once and kept in the database).
+    vapid: VapidKeys
     # Host apps' JWTs; None when they are not enabled (then they are bad tokens).
     jwt: JwtVerifier | None = None

@@ -27,6 +27,8 @@ class Stats:
     _sockets: dict[object, Closer] = field(default_factory=dict)
     _subscriptions: dict[int, tuple[int, frozenset[int]]] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=itertools.count)
+    # Whose each authenticated connection is (Web Push skips members connected here).
+    _members: dict[object, int] = field(default_factory=dict)
 
     @property
     def connections(self) -> int:
@@ -37,6 +39,16 @@ class Stats:
 
     def connection_closed(self, socket: object) -> None:
         self._sockets.pop(socket, None)
+        self._members.pop(socket, None)
+
+    def connection_authenticated(self, socket: object, user_id: int) -> None:
+        """The connection now serves ``user_id`` (after connection_ack, or a stream's start)."""
+        if socket in self._sockets:
+            self._members[socket] = user_id
+
+    def connected_users(self) -> set[int]:
+        """Members with at least one authenticated connection to this process."""
+        return set(self._members.values())
 
     async def close_all(self) -> None:
         """Say goodbye to every socket (shutdown), so clients reconnect elsewhere."""

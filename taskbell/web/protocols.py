@@ -99,6 +99,11 @@ class _SocketGuards:
     async def _going_away(self) -> None:
         await self.websocket.close(code=CLOSE_GOING_AWAY, reason="Server shutting down")
 
+    def _authenticated(self) -> None:
+        """After connection_ack: the socket counts as its member's live connection."""
+        if self.context.identity is not None:
+            self.context.rt.stats.connection_authenticated(self, self.context.identity.user.id)
+
     async def _send_json(self, message: Any) -> None:
         self._output.send(json.dumps(message, separators=(",", ":")).encode())
 
@@ -181,6 +186,8 @@ class TransportWSHandler(_SocketGuards, BaseGraphQLTransportWSHandler[Context, N
 
     async def handle_connection_init(self, message: Any) -> None:
         await super().handle_connection_init(message)
+        if self.connection_acknowledged:
+            self._authenticated()
         if self.connection_acknowledged and self._expiry is None:
             self._expiry = asyncio.create_task(self._close_at_expiry(self._close_expired))
 
@@ -268,6 +275,7 @@ class LegacyWSHandler(_SocketGuards, BaseGraphQLWSHandler[Context, None]):
             return
         await self.send_message({"type": "connection_ack"})
         self.connection_acknowledged = True
+        self._authenticated()
         if self.keep_alive:
             self.keep_alive_task = asyncio.create_task(self.handle_keep_alive())
 

@@ -186,6 +186,8 @@ class _Stream:
             asyncio.create_task(self._until_disconnect()),
         ]
         rt.stats.connection_opened(self, self._going_away)
+        if isinstance(planned, groups.Plan):
+            rt.stats.connection_authenticated(self, planned.identity.user.id)
         try:
             if isinstance(planned, groups.Refused):
                 output.send(operation.next_message(planned.payload, ""))

@@ -17,11 +17,8 @@ CONTRACT_CHECK = ROOT.parent / "shared" / "tools" / "contract_check.py"
 NOT_YET_BUILT = {
     "missing field Project.presence",
     "missing field Query.notificationPreferences",
-    "missing field Query.webPushPublicKey",
     "missing field Mutation.updateNotificationPreferences",
     "missing field Mutation.setProjectNotificationLevel",
-    "missing field Mutation.registerPushSubscription",
-    "missing field Mutation.unregisterPushSubscription",
     "missing field Mutation.setEditing",
     "missing field Subscription.presenceChanged",
     "missing type NotificationLevel",

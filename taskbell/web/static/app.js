@@ -7,6 +7,7 @@ import { $, refreshTimes, show } from "./dom.js";
 import { Live } from "./live.js";
 import { QuickUpdate } from "./quick.js";
 import { DesktopAlerts, Toasts } from "./toasts.js";
+import { WebPush } from "./push.js";
 
 const TOKEN_KEY = "taskbell-token";
 const EXPIRES_KEY = "taskbell-expires-at";
@@ -20,6 +21,7 @@ const EXPIRY_SLACK_MS = 60000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const toasts = new Toasts($("#toasts"));
 const alerts = new DesktopAlerts($("#alerts-button"));
+const webPush = new WebPush($("#push-button"), (error) => showBanner(error.message));
 let session = null;
 let bannerTimer = 0;
 let expiryTimer = 0;
@@ -140,6 +142,7 @@ async function start(token, me) {
   showApp(me);
   live.start();
   guard(Promise.all([board.refresh(), bell.load()]));
+  guard(webPush.start(token));
   watchExpiry();
 }
 
@@ -147,6 +150,7 @@ function endSession(message = "") {
   if (!session) return;
   clearTimeout(expiryTimer);
   session.live.stop();
+  webPush.stop();
   session.board.clear();
   session.bell.clear();
   session = null;
