@@ -21,6 +21,7 @@ from taskbell.runtime import Runtime
 from taskbell.upserts import insert_for
 
 CHANNEL = "push"
+MESSAGE_PREFIX = "push"
 EVENT_TYPE = "notification"
 AUTH_BYTES = 16  # RFC 8291: the auth secret
 KEY_TEXT_MAX = 200
@@ -42,7 +43,10 @@ def _enqueue_statement() -> Insert:
     rows = (
         select(
             _SUBSCRIPTIONS.c.id,
-            literal("push_", String) + note_id + "_" + cast(_SUBSCRIPTIONS.c.id, String),
+            literal(f"{MESSAGE_PREFIX}_", String)
+            + note_id
+            + "_"
+            + cast(_SUBSCRIPTIONS.c.id, String),
             bindparam("channel", type_=String),
             bindparam("event_type", type_=String),
             bindparam("payload_head", type_=String) + note_id + bindparam("payload_tail", String),
@@ -89,6 +93,13 @@ async def record_status_change(
         },
     )
     return int(result.rowcount)
+
+
+def notification_of(message_id: str) -> int:
+    """The Notification a message carries, from its id (``push_<notification>_<subscription>``);
+    0, which matches none, for an id of another shape."""
+    parts = message_id.split("_")
+    return int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else 0
 
 
 def payload_parts(

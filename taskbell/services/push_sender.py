@@ -35,6 +35,7 @@ TOO_MANY = 429
 
 _SUBSCRIPTIONS = models.Base.metadata.tables[models.PushSubscription.__tablename__]
 _USERS = models.Base.metadata.tables[models.User.__tablename__]
+_NOTIFICATIONS = models.Base.metadata.tables[models.Notification.__tablename__]
 
 
 class PublicOnlyResolver(aiohttp.ThreadedResolver):
@@ -121,9 +122,9 @@ class PushSender:
 
     async def deliver(self, message: Message) -> Outcome:
         assert self._session is not None, "start() first"
-        found = await self._subscription(message.target_id)
+        found = await self._subscription(message)
         if found is None:
-            return Outcome(Verdict.GIVE_UP, error="the subscription was removed")
+            return Outcome(Verdict.GIVE_UP, error="the subscription was removed or moved")
         subscription, push_enabled = found
         if not push_enabled:
             return Outcome(Verdict.GIVE_UP, error="not sent: the member turned push off")
@@ -180,13 +181,20 @@ class PushSender:
             return Outcome(Verdict.RETRY, status_code=code, error=error)
         return Outcome(Verdict.GIVE_UP, status_code=code, error=error)
 
-    async def _subscription(self, subscription_id: int) -> tuple[Any, bool] | None:
+    async def _subscription(self, message: Message) -> tuple[Any, bool] | None:
+        """The message's subscription, if it still belongs to its Notification's recipient
+        (it may have moved to another member, or SQLite may have reused a removed one's id)."""
+        notification_id = push.notification_of(message.message_id)
         async with self._rt.sessions.connect() as connection:
             row = (
                 await connection.execute(
                     select(_SUBSCRIPTIONS, _USERS.c.push_enabled)
                     .join(_USERS, _USERS.c.id == _SUBSCRIPTIONS.c.user_id)
-                    .where(_SUBSCRIPTIONS.c.id == subscription_id)
+                    .join(_NOTIFICATIONS, _NOTIFICATIONS.c.recipient_id == _USERS.c.id)
+                    .where(
+                        _SUBSCRIPTIONS.c.id == message.target_id,
+                        _NOTIFICATIONS.c.id == notification_id,
+                    )
                 )
             ).first()
         if row is None:
