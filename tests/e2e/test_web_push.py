@@ -193,12 +193,14 @@ async def test_the_actor_gets_no_push_for_their_own_change(
     assert len(service.at("bob")) == 1
 
 
+@pytest.mark.parametrize("status", [404, 410])
 async def test_gone_removes_the_subscription_and_nothing_more_is_sent_to_it(
-    api: ApiFactory, team: Team, service: PushService
+    api: ApiFactory, team: Team, service: PushService, status: int
 ) -> None:
-    """410 once: no retry, the subscription is gone; Bob's other browser still gets pushes."""
+    """404/410 once: no retry, the subscription is gone; Bob's other browser still gets
+    pushes."""
     owner, member = api(team.owner.token), api(team.member.token)
-    gone, other = service.browser("gone", 410), service.browser("other")
+    gone, other = service.browser("gone", status), service.browser("other")
     await register(member, gone)
     await register(member, other)
 
@@ -206,7 +208,7 @@ async def test_gone_removes_the_subscription_and_nothing_more_is_sent_to_it(
     await service.wait_for(lambda s: len(s.at("gone")) == 1 and len(s.at("other")) == 1)
     (await owner.update_status(team.task, "COMPLETED")).ok()
     await service.wait_for(lambda s: len(s.at("other")) == 2)
-    assert [p.answered for p in service.at("gone")] == [410]
+    assert [p.answered for p in service.at("gone")] == [status]
     # Unregistering it now finds nothing: the 410 removed it.
     removed = await member.execute(UNREGISTER, endpoint=gone.endpoint)
     assert removed.ok() == {"unregisterPushSubscription": False}
@@ -231,6 +233,23 @@ async def test_rate_limits_and_server_errors_are_retried_then_delivered_once(
     assert row["delivered_at"] is not None
     [note_id] = await notification_ids(member)
     assert [p["notificationId"] for p in service.payloads("busy")] == [note_id]
+
+
+async def test_another_refusal_gives_up_at_once_with_the_answer_recorded(
+    api: ApiFactory, team: Team, service: PushService, database: AsyncEngine
+) -> None:
+    """400 (say, a payload the service will not take): one attempt, failed, kept; the
+    subscription stays and the next change is pushed."""
+    owner, member = api(team.owner.token), api(team.member.token)
+    browser = service.browser("picky", 400)
+    await register(member, browser)
+    (await owner.update_status(team.task, "IN_PROGRESS")).ok()
+    [row] = await outbox_when(database, browser.endpoint, lambda rows: finished(rows, 1))
+    assert (row["attempts"], row["delivered_at"]) == (1, None)
+    assert "400" in row["last_error"]
+    (await owner.update_status(team.task, "COMPLETED")).ok()
+    await service.wait_for(lambda s: len(s.payloads("picky")) == 1)
+    assert [p.answered for p in service.at("picky")] == [400, 201]
 
 
 async def test_a_member_with_a_live_connection_gets_no_push(
