@@ -26,6 +26,9 @@ EVENT_TYPE = "notification"
 AUTH_BYTES = 16  # RFC 8291: the auth secret
 KEY_TEXT_MAX = 200
 MOVED = "the subscription moved to another member"
+# Browsers one member keeps registered; a new one beyond this replaces their oldest, so one
+# account cannot turn each change into an unbounded number of outgoing requests.
+SUBSCRIPTIONS_PER_MEMBER = 10
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]+={0,2}")
 
 _TABLES = models.Base.metadata.tables
@@ -184,7 +187,24 @@ async def register_subscription(
         if previous is not None and previous.user_id != user_id:
             # The browser changed hands: what was waiting for the previous member stays theirs.
             await outbox.fail_pending(connection, CHANNEL, previous.id, MOVED, utcnow())
+        await _drop_oldest(connection, user_id)
     return True
+
+
+async def _drop_oldest(connection: AsyncConnection, user_id: int) -> None:
+    """Keep the member's newest SUBSCRIPTIONS_PER_MEMBER browsers."""
+    extra = await connection.scalars(
+        select(_SUBSCRIPTIONS.c.id)
+        .where(_SUBSCRIPTIONS.c.user_id == user_id)
+        .order_by(_SUBSCRIPTIONS.c.created_at.desc(), _SUBSCRIPTIONS.c.id.desc())
+        .offset(SUBSCRIPTIONS_PER_MEMBER)
+    )
+    for subscription_id in list(extra):
+        await connection.execute(
+            delete(_SUBSCRIPTIONS).where(_SUBSCRIPTIONS.c.id == subscription_id)
+        )
+        reason = "replaced by a newer browser of the same member"
+        await outbox.fail_pending(connection, CHANNEL, subscription_id, reason, utcnow())
 
 
 async def unregister_subscription(rt: Runtime, user_id: int, endpoint: str) -> bool:

@@ -259,3 +259,23 @@ async def test_the_shared_session_itself_refuses_private_addresses(
         finally:
             await sender.stop()
     assert len(service.at("direct")) == 1
+
+
+async def test_a_member_keeps_their_newest_browsers_only(
+    rt: Runtime, make_user: Any, service: PushService
+) -> None:
+    """The 11th browser replaces the oldest: a change never fans out without bound."""
+    user = await make_user()
+    endpoints = []
+    for n in range(push.SUBSCRIPTIONS_PER_MEMBER + 1):
+        await _register(rt, user, service, f"many-{n}")
+        endpoints.append(service.browser(f"many-{n}").endpoint)
+    async with rt.sessions() as session:
+        kept = set(
+            await session.scalars(
+                select(models.PushSubscription.endpoint).where(
+                    models.PushSubscription.user_id == user.id
+                )
+            )
+        )
+    assert kept == set(endpoints[1:])

@@ -183,7 +183,9 @@ async function signIn(event) {
 async function signOut() {
   const token = session?.token;
   endSession();
-  if (token) await api.logout(token).catch(() => {}); // the token is forgotten either way
+  if (!token) return;
+  await webPush.forget(token).catch(() => {}); // before the token stops working
+  await api.logout(token).catch(() => {}); // the token is forgotten either way
 }
 
 function wireBell() {

@@ -4,6 +4,9 @@
 import { request } from "./graphql.js";
 
 const PUBLIC_KEY = "query WebPushPublicKey { webPushPublicKey }";
+const UNREGISTER = `mutation UnregisterPush($endpoint: String!) {
+  unregisterPushSubscription(endpoint: $endpoint)
+}`;
 const REGISTER = `mutation RegisterPush($endpoint: String!, $p256dh: String!, $auth: String!) {
   registerPushSubscription(endpoint: $endpoint, p256dh: $p256dh, auth: $auth)
 }`;
@@ -46,6 +49,16 @@ export class WebPush {
   stop() {
     this.#token = null;
     this.#show("hidden");
+  }
+
+  /** Signing out: this browser stops getting the member's pushes (it may be shared). */
+  async forget(token) {
+    if (!this.supported) return;
+    const registration = await navigator.serviceWorker.getRegistration("/");
+    const subscription = await registration?.pushManager.getSubscription();
+    if (!subscription) return;
+    await request(UNREGISTER, { endpoint: subscription.endpoint }, token);
+    await subscription.unsubscribe();
   }
 
   async #enable() {
