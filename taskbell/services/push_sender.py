@@ -89,8 +89,9 @@ def audience(url: httpx.URL) -> str:
 class PushSender:
     """Delivers one outbox message to one subscription, unless its member is connected."""
 
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: Runtime, timeout_seconds: float = TIMEOUT_SECONDS) -> None:
         self._rt = rt
+        self._timeout = timeout_seconds
         self._schedule = tuple(rt.settings.push_retry_schedule)
         self._session: aiohttp.ClientSession | None = None
 
@@ -111,7 +112,7 @@ class PushSender:
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(resolver=PublicOnlyResolver(private)),
             middlewares=(refusing_private_literals(private),),
-            timeout=aiohttp.ClientTimeout(total=TIMEOUT_SECONDS),
+            timeout=aiohttp.ClientTimeout(total=self._timeout),
             trust_env=False,
         )
 
@@ -152,7 +153,7 @@ class PushSender:
             "keys": {"p256dh": subscription["p256dh"], "auth": subscription["auth"]},
         }
         try:
-            async with asyncio.timeout(TIMEOUT_SECONDS + 1):
+            async with asyncio.timeout(self._timeout + 1):
                 response = await webpush_async(
                     info,
                     data=message.payload,
@@ -160,7 +161,7 @@ class PushSender:
                     vapid_claims=claims,
                     content_encoding="aes128gcm",
                     ttl=TTL_SECONDS,
-                    timeout=TIMEOUT_SECONDS,
+                    timeout=self._timeout,
                     headers={"Urgency": "normal"},
                     aiohttp_session=self._session,
                 )

@@ -22,7 +22,7 @@ from taskbell.outbox import Message, Verdict
 from taskbell.runtime import Runtime
 from taskbell.services import push, push_sender, tasks, vapid
 from tests.integration.conftest import MakeTeam, settings_for
-from tests.support.push_receiver import PushService
+from tests.support.push_receiver import HANG, PushService
 
 
 @pytest_asyncio.fixture
@@ -279,3 +279,26 @@ async def test_a_member_keeps_their_newest_browsers_only(
             )
         )
     assert kept == set(endpoints[1:])
+
+
+async def test_no_answer_in_time_is_retried(
+    rt: Runtime, make_team: MakeTeam, service: PushService
+) -> None:
+    """A push service that does not answer within the timeout: RETRY, with the reason."""
+    team = await make_team(size=2)
+    target = await _register(rt, team.members[0], service, "slow")
+    await tasks.update_task_status(rt, team.owner, team.task.id, TaskStatus.IN_PROGRESS, None)
+    await service.wait_for(lambda s: len(s.payloads("slow")) == 1)
+    [row] = [r for r in await _push_messages(rt) if r.target_id == target]
+    message = Message(
+        row.id, row.channel, row.target_id, row.message_id, row.event_type, row.payload, 1
+    )
+    service.script("slow", HANG)
+    sender = push_sender.PushSender(rt, timeout_seconds=0.5)
+    await sender.start()
+    try:
+        outcome = await sender.deliver(message)
+    finally:
+        await sender.stop()
+    assert outcome.verdict is Verdict.RETRY
+    assert "Timeout" in (outcome.error or "")

@@ -32,6 +32,9 @@ from starlette.routing import Route
 from tests.support.processes import HOST, free_port
 
 CREATED = 201
+# Scripted as an answer: take this long, then answer 201 (a push service that hangs).
+HANG = -1
+HANG_SECONDS = 3.0
 MIN_TTL = 3600
 
 
@@ -100,6 +103,10 @@ class PushService:
         self._answers[name].extend(answers)
         return made
 
+    def script(self, name: str, *answers: int) -> None:
+        """What an existing subscription answers next."""
+        self._answers[name].extend(answers)
+
     def at(self, name: str) -> list[Pushed]:
         return [p for p in self.received if p.browser == name]
 
@@ -161,6 +168,9 @@ class PushService:
                 problem = f"could not decrypt: {type(error).__name__}: {error}"
         answers = self._answers[name]
         status = (answers.popleft() if answers else CREATED) if problem is None else 400
+        if status == HANG:
+            await asyncio.sleep(HANG_SECONDS)
+            status = CREATED
         self.received.append(Pushed(name, payload, problem, status, ttl, key, claims))
         return Response(status_code=status)
 
