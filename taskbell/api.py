@@ -74,6 +74,13 @@ class Query:
         resolver=resolvers.webhooks.list_webhooks,
         description="The project's webhooks; FORBIDDEN for non-members.",
     )
+    web_push_public_key: str | None = strawberry.field(
+        resolver=resolvers.push.web_push_public_key,
+        description=(
+            "Base64url uncompressed P-256 VAPID public key for PushManager.subscribe (keys are "
+            "generated once when not configured, so it is set by default)."
+        ),
+    )
 
 
 @strawberry.type
@@ -133,6 +140,19 @@ class Mutation:
             "Mark the caller as editing (true) or no longer editing (false) a task; lapses after "
             "TASKBELL_EDITING_TTL_SECONDS unless renewed."
         ),
+    )
+    register_push_subscription: bool = strawberry.mutation(
+        resolver=resolvers.push.register_push_subscription,
+        description=(
+            "Keys as PushSubscription.toJSON() gives them (base64url). Idempotent per endpoint; "
+            "an endpoint registered by someone else moves to the caller. BAD_USER_INPUT for bad "
+            "keys or an endpoint that is not https:// to a public host (see "
+            "TASKBELL_ALLOW_PRIVATE_DESTINATIONS)."
+        ),
+    )
+    unregister_push_subscription: bool = strawberry.mutation(
+        resolver=resolvers.push.unregister_push_subscription,
+        description="Forget one of the caller's browsers; false when it was not registered.",
     )
 
 

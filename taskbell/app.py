@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from taskbell import api
-from taskbell.channels import build_outbox
+from taskbell.channels import build_outbox, register_runtime_channels
 from taskbell.config import Settings
 from taskbell.db import create_engine, create_sessions
 from taskbell.jwts import JwtVerifier
@@ -22,6 +22,7 @@ from taskbell.realtime.presence import Presence
 from taskbell.realtime.stats import Stats
 from taskbell.runtime import Runtime
 from taskbell.services.presence import members_of
+from taskbell.services.vapid import VapidKeys
 from taskbell.web import graphql, routes
 from taskbell.web.limits import BodySizeLimit
 from taskbell.web.origins import OriginPolicy
@@ -36,7 +37,7 @@ def build_runtime(settings: Settings) -> Runtime:
     sessions = create_sessions(engine)
     hub = Hub(settings.broadcast_url, metrics)
     prefix = settings.resolved_channel_prefix()
-    return Runtime(
+    rt = Runtime(
         settings=settings,
         engine=engine,
         sessions=sessions,
@@ -47,8 +48,11 @@ def build_runtime(settings: Settings) -> Runtime:
         channel_prefix=prefix,
         outbox=build_outbox(settings, sessions),
         presence=Presence(settings, hub, prefix, lambda ids: members_of(sessions, ids)),
+        vapid=VapidKeys(settings, sessions),
         jwt=JwtVerifier.from_settings(settings),
     )
+    register_runtime_channels(rt)
+    return rt
 
 
 @asynccontextmanager

@@ -5,7 +5,8 @@ from __future__ import annotations
 from taskbell.config import Settings
 from taskbell.db import Sessions
 from taskbell.outbox import Outbox
-from taskbell.services import webhook_sender, webhooks
+from taskbell.runtime import Runtime
+from taskbell.services import push, push_sender, webhook_sender, webhooks
 
 
 def build_outbox(settings: Settings, sessions: Sessions) -> Outbox:
@@ -13,3 +14,8 @@ def build_outbox(settings: Settings, sessions: Sessions) -> Outbox:
     box = Outbox(sessions, poll_seconds=settings.outbox_poll_seconds)
     box.register(webhooks.CHANNEL, webhook_sender.WebhookSender(settings, sessions))
     return box
+
+
+def register_runtime_channels(rt: Runtime) -> None:
+    """Channels whose handlers need the whole runtime: push asks who is connected."""
+    rt.outbox.register(push.CHANNEL, push_sender.PushSender(rt))

@@ -67,6 +67,16 @@ class Settings(BaseSettings):
     )
     # Let webhooks reach loopback, private and link-local addresses (tests, private networks).
     allow_private_destinations: bool = False
+    # The URL people open; emails and push messages link to it.
+    public_url: str = "http://127.0.0.1:8000"
+    # Web Push (taskbell.services.vapid): a P-256 key in PEM; unset, one is generated
+    # once and kept in the database (server_keys), so push works on the embedded default.
+    vapid_private_key: SecretStr | None = None
+    vapid_subject: str = "mailto:taskbell@localhost"
+    # Push retries (429, 5xx, no answer): seconds before each; within the messages' TTL.
+    push_retry_schedule: list[float] = Field(
+        default_factory=lambda: [5.0, 30.0, 120.0, 600.0, 1800.0]
+    )
     # How often the outbox looks for due retries and other processes' messages.
     outbox_poll_seconds: float = 1.0
     # Bearer tokens stop working this long after they are issued (fixed at issue).

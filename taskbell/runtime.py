@@ -15,6 +15,7 @@ from taskbell.outbox import Outbox
 from taskbell.ratelimit import Throttle
 from taskbell.realtime.hub import Hub
 from taskbell.realtime.stats import Stats
+from taskbell.services.vapid import VapidKeys
 
 if TYPE_CHECKING:  # the tracker's module needs services, which need this one
     from taskbell.realtime.presence import Presence
@@ -34,5 +35,7 @@ class Runtime:
     outbox: Outbox
     # Who is online and who edits what, cluster-wide (taskbell.realtime.presence).
     presence: Presence
+    # The Web Push signing key (configured, or generated once and kept in the database).
+    vapid: VapidKeys
     # Host apps' JWTs; None when they are not enabled (then they are bad tokens).
     jwt: JwtVerifier | None = None

@@ -4,10 +4,20 @@ from taskbell.resolvers import (
     notifications,
     presence,
     projects,
+    push,
     realtime,
     tasks,
     users,
     webhooks,
 )
 
-__all__ = ["notifications", "presence", "projects", "realtime", "tasks", "users", "webhooks"]
+__all__ = [
+    "notifications",
+    "presence",
+    "projects",
+    "push",
+    "realtime",
+    "tasks",
+    "users",
+    "webhooks",
+]

@@ -26,7 +26,7 @@ from taskbell.domain import NotificationKind, TaskStatus, status_change_message
 from taskbell.errors import BadUserInput, Conflict, Forbidden, NotFound
 from taskbell.models.base import utcnow
 from taskbell.runtime import Runtime
-from taskbell.services import access, log, webhooks
+from taskbell.services import access, log, push, webhooks
 from taskbell.services.projects import clean_name
 
 
@@ -123,6 +123,9 @@ async def update_task_status(
         recorded = await _record(connection, event, actor, task.title)
         hooks = await webhooks.record_status_change(
             connection, event, task.title, project_name, actor
+        )
+        hooks += await push.record_status_change(
+            connection, event, task.title, project_name, actor, rt.settings.public_url
         )
     if hooks:
         rt.outbox.wake()

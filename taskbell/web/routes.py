@@ -29,6 +29,13 @@ async def home() -> FileResponse:
     return FileResponse(STATIC_DIR / "index.html", headers=security.client_headers())
 
 
+@router.get("/sw.js", include_in_schema=False)
+async def service_worker() -> FileResponse:
+    """The Web Push service worker, at the root so its scope is the whole app."""
+    headers = {"Service-Worker-Allowed": "/", "Cache-Control": "no-cache", **security.COMMON}
+    return FileResponse(STATIC_DIR / "sw.js", media_type="text/javascript", headers=headers)
+
+
 @router.get("/healthz")
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}

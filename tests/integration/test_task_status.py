@@ -197,7 +197,8 @@ async def test_change_in_a_one_member_project_notifies_nobody(
 
 async def test_status_change_takes_few_statements(rt: Runtime, make_team: MakeTeam) -> None:
     """Lock, sequence, one write on PostgreSQL (four on SQLite: task, event, recipients'
-    positions, notifications), one webhook enqueue: whatever the team's size."""
+    positions, notifications), one webhook enqueue, one push enqueue: whatever the team's
+    size."""
     team = await make_team(size=6)
     statements: list[str] = []
 
@@ -210,4 +211,4 @@ async def test_status_change_takes_few_statements(rt: Runtime, make_team: MakeTe
     finally:
         sa_event.remove(rt.engine.sync_engine, "before_cursor_execute", record)
     writes = [s for s in statements if not s.startswith("BEGIN")]
-    assert len(writes) == (4 if rt.engine.dialect.name == "postgresql" else 7)
+    assert len(writes) == (5 if rt.engine.dialect.name == "postgresql" else 8)

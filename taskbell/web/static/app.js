@@ -8,6 +8,7 @@ import { Live } from "./live.js";
 import { EditingMark, Presence } from "./presence.js";
 import { QuickUpdate } from "./quick.js";
 import { DesktopAlerts, Toasts } from "./toasts.js";
+import { WebPush } from "./push.js";
 
 const TOKEN_KEY = "taskbell-token";
 const EXPIRES_KEY = "taskbell-expires-at";
@@ -21,6 +22,7 @@ const EXPIRY_SLACK_MS = 60000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const toasts = new Toasts($("#toasts"));
 const alerts = new DesktopAlerts($("#alerts-button"));
+const webPush = new WebPush($("#push-button"), (error) => showBanner(error.message));
 let session = null;
 let bannerTimer = 0;
 let expiryTimer = 0;
@@ -143,6 +145,7 @@ async function start(token, me) {
   showApp(me);
   live.start();
   guard(Promise.all([board.refresh(), bell.load()]));
+  guard(webPush.start(token));
   watchExpiry();
 }
 
@@ -152,6 +155,7 @@ function endSession(message = "") {
   session.editing.stop();
   session.live.stop();
   session.presence.clear();
+  webPush.stop();
   session.board.clear();
   session.bell.clear();
   session = null;
@@ -184,7 +188,9 @@ async function signIn(event) {
 async function signOut() {
   const token = session?.token;
   endSession();
-  if (token) await api.logout(token).catch(() => {}); // the token is forgotten either way
+  if (!token) return;
+  await webPush.forget(token).catch(() => {}); // before the token stops working
+  await api.logout(token).catch(() => {}); // the token is forgotten either way
 }
 
 function wireBell() {
