@@ -29,6 +29,7 @@ from taskbell import resolvers
 from taskbell.config import Settings
 from taskbell.schema import types
 from taskbell.schema.errors import ErrorCodes
+from taskbell.schema.preferences import NotificationPreferences, ProjectNotificationSetting
 from taskbell.schema.webhooks import WebhookEndpoint
 
 # The subscription fields the realtime core serves, on every transport.
@@ -73,6 +74,10 @@ class Query:
         resolver=resolvers.webhooks.list_webhooks,
         description="The project's webhooks; FORBIDDEN for non-members.",
     )
+    notification_preferences: NotificationPreferences = strawberry.field(
+        resolver=resolvers.preferences.notification_preferences,
+        description="The caller's notification settings, with every project of theirs.",
+    )
 
 
 @strawberry.type
@@ -83,7 +88,8 @@ class Mutation:
     update_task_status: types.Task = strawberry.mutation(
         resolver=resolvers.tasks.update_task_status,
         description=(
-            "Persist the change, record a Notification for every other project member, "
+            "Persist the change, record a Notification for every other project member whose "
+            "notification level lets it through, "
             "commit, then publish one TaskStatusEvent. Setting the current status again is "
             "a no-op that returns the task unchanged and publishes nothing. expectedVersion, "
             "when given and not equal to the task's version: CONFLICT."
@@ -125,6 +131,20 @@ class Mutation:
     delete_webhook: bool = strawberry.mutation(
         resolver=resolvers.webhooks.delete_webhook,
         description="Delete a webhook of one of the caller's projects, and its pending deliveries.",
+    )
+    update_notification_preferences: NotificationPreferences = strawberry.mutation(
+        resolver=resolvers.preferences.update_notification_preferences,
+        description=(
+            "Change what is given. timeZone: an IANA name (BAD_USER_INPUT otherwise); a new "
+            "email mode or zone moves the caller's next email."
+        ),
+    )
+    set_project_notification_level: ProjectNotificationSetting = strawberry.mutation(
+        resolver=resolvers.preferences.set_project_notification_level,
+        description=(
+            "The caller's level in one of their projects (FORBIDDEN otherwise), for the "
+            "changes committed after it."
+        ),
     )
 
 

@@ -69,6 +69,22 @@ class Settings(BaseSettings):
     allow_private_destinations: bool = False
     # How often the outbox looks for due retries and other processes' messages.
     outbox_poll_seconds: float = 1.0
+    # The URL people open; emails (and push messages) link to it.
+    public_url: str = "http://127.0.0.1:8000"
+    # Email (taskbell.services.email_*): none unless an SMTP server is set, e.g.
+    # smtp://user:pass@host:587 (STARTTLS when offered) or smtps://host:465.
+    smtp_url: SecretStr | None = None
+    email_from: str = "TaskBell <taskbell@localhost>"
+    # IMMEDIATE: how long after a member's first pending notification their email goes.
+    email_delay_seconds: float = Field(default=120.0, ge=0)
+    # How often each process looks for members whose email is due.
+    email_sweep_seconds: float = Field(default=5.0, gt=0)
+    # An SMTP outage: seconds before each retry (about three days in all), then it fails.
+    email_retry_schedule: list[float] = Field(
+        default_factory=lambda: (
+            [30.0, 120.0, 600.0, 1800.0, 3600.0, 7200.0, 14400.0] + [28800.0] * 7
+        )
+    )
     # Bearer tokens stop working this long after they are issued (fixed at issue).
     token_ttl_seconds: int = Field(default=DEFAULT_TOKEN_TTL_SECONDS, gt=0)
     # Host apps' JWTs (taskbell.jwts): a shared secret (HS256) or a JWKS (RS256/ES256).
