@@ -5,6 +5,7 @@ import { Bell } from "./bell.js";
 import { Board } from "./board.js";
 import { $, refreshTimes, show } from "./dom.js";
 import { Live } from "./live.js";
+import { Preferences } from "./prefs.js";
 import { QuickUpdate } from "./quick.js";
 import { DesktopAlerts, Toasts } from "./toasts.js";
 
@@ -136,10 +137,12 @@ async function start(token, me) {
     onState: setConnection,
     onUnauthorized: () => endSession(whyRefused()),
   });
-  session = { token, board, bell, live };
+  const prefsEls = { open: $("#prefs-open"), panel: $("#prefs-panel"), body: $("#prefs-body"), mutes: $("#project-mutes") };
+  const prefs = new Preferences(token, prefsEls, guard);
+  session = { token, board, bell, live, prefs };
   showApp(me);
   live.start();
-  guard(Promise.all([board.refresh(), bell.load()]));
+  guard(Promise.all([board.refresh(), bell.load(), prefs.load()]));
   watchExpiry();
 }
 
@@ -149,6 +152,7 @@ function endSession(message = "") {
   session.live.stop();
   session.board.clear();
   session.bell.clear();
+  session.prefs.clear();
   session = null;
   toasts.clear();
   forgetToken();
@@ -182,6 +186,13 @@ async function signOut() {
   if (token) await api.logout(token).catch(() => {}); // the token is forgotten either way
 }
 
+function wirePrefs() {
+  $("#prefs-open").addEventListener("click", () => session?.prefs.toggle());
+  document.addEventListener("click", (event) => {
+    if (session?.prefs.isOpen && !event.target.closest(".prefs")) session.prefs.toggle(false);
+  });
+}
+
 function wireBell() {
   const button = $("#bell-button");
   button.addEventListener("click", () => session?.bell.toggle());
@@ -202,6 +213,7 @@ async function boot() {
   $("#login-form").addEventListener("submit", signIn);
   $("#sign-out").addEventListener("click", signOut);
   wireBell();
+  wirePrefs();
   // Any request refused for its token, whichever part of the page sent it, ends the session.
   api.onUnauthenticated(() => endSession(whyRefused()));
   setInterval(() => {
