@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -79,7 +80,7 @@ class Settings(BaseSettings):
     email_delay_seconds: float = Field(default=120.0, ge=0)
     # How often each process looks for members whose email is due.
     email_sweep_seconds: float = Field(default=5.0, gt=0)
-    # An SMTP outage: seconds before each retry (about three days in all), then it fails.
+    # An SMTP outage: seconds before each retry (about 2.6 days in all), then it fails.
     email_retry_schedule: list[float] = Field(
         default_factory=lambda: (
             [30.0, 120.0, 600.0, 1800.0, 3600.0, 7200.0, 14400.0] + [28800.0] * 7
@@ -110,6 +111,18 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"TASKBELL_JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes long (HS256)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _smtp_url_is_usable(self) -> Settings:
+        """A typo in TASKBELL_SMTP_URL fails at start, not at the first email."""
+        url = self.smtp_url.get_secret_value() if self.smtp_url is not None else None
+        if url is not None:
+            parts = urlsplit(url)
+            if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+                raise ValueError(
+                    "TASKBELL_SMTP_URL must be smtp://[user:pass@]host[:port] or smtps://"
+                )
         return self
 
     def resolved_channel_prefix(self) -> str:
