@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate, getaddresses
@@ -23,6 +24,9 @@ from taskbell.domain import EmailMode
 from taskbell.outbox import Message, Outcome, Verdict
 from taskbell.services.email_sweeper import EmailSweeper
 
+# RFC 5322 lines may reach 998 characters: a long List-Unsubscribe URL stays one raw
+# line instead of being folded into RFC 2047 encoded words that clients do not parse.
+POLICY = policy.SMTP.clone(max_line_length=998)
 # Well inside the outbox's 60 s lease.
 TIMEOUT_SECONDS = 30.0
 _PERMANENT = 500
@@ -53,17 +57,22 @@ class SmtpServer:
         )
 
 
+def envelope_address(sender: str) -> str:
+    """The bare address of ``Name <addr>``, for MAIL FROM."""
+    addresses = getaddresses([sender])
+    return addresses[0][1] if addresses and addresses[0][1] else sender
+
+
 def message_id_header(message_id: str, sender: str) -> str:
     """``<outbox id@sender's domain>``: the same on every attempt at one email."""
-    addresses = getaddresses([sender])
-    domain = addresses[0][1].rpartition("@")[2] if addresses else ""
+    domain = envelope_address(sender).rpartition("@")[2]
     return f"<{message_id}@{domain or 'taskbell.localhost'}>"
 
 
 def build_message(message: Message, sender: str, to: Address) -> EmailMessage:
     """Text and HTML alternatives, RFC 8058 one-click unsubscribe headers."""
     body = json.loads(message.payload)
-    mail = EmailMessage()
+    mail = EmailMessage(policy=POLICY)
     mail["From"] = sender
     mail["To"] = to
     mail["Subject"] = body["subject"]
@@ -84,6 +93,7 @@ class EmailSender:
         assert settings.smtp_url is not None, "email needs TASKBELL_SMTP_URL"
         self._server = SmtpServer.parse(settings.smtp_url.get_secret_value())
         self._sender = settings.email_from
+        self._envelope_from = envelope_address(settings.email_from)
         self._sessions = sessions
         self._schedule = tuple(settings.email_retry_schedule)
         self._sweeper = EmailSweeper(settings, sessions, wake)
@@ -108,7 +118,10 @@ class EmailSender:
         server = self._server
         try:
             await aiosmtplib.send(
-                mail,
+                # Flattened here: aiosmtplib's own policy would fold long headers.
+                mail.as_bytes(),
+                sender=self._envelope_from,
+                recipients=[member.email],
                 hostname=server.host,
                 port=server.port,
                 username=server.username,

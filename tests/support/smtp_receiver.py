@@ -21,6 +21,7 @@ from tests.support.processes import HOST, free_port
 class Mail:
     envelope_to: list[str]
     message: EmailMessage
+    raw: bytes
 
     @property
     def text(self) -> str:
@@ -64,7 +65,7 @@ class SmtpReceiver:
         parsed = message_from_bytes(content, policy=policy.default)
         assert isinstance(parsed, EmailMessage)
         with self._lock:
-            self.received.append(Mail([str(r) for r in envelope.rcpt_tos], parsed))
+            self.received.append(Mail([str(r) for r in envelope.rcpt_tos], parsed, content))
         return "250 Message accepted for delivery"
 
     def to(self, address: str) -> list[Mail]:

@@ -121,6 +121,8 @@ async def test_three_quick_changes_arrive_as_one_email_with_both_parts_and_heade
     assert mail.header("Subject") == "3 new TaskBell notifications"
     assert mail.header("List-Unsubscribe-Post") == "List-Unsubscribe=One-Click"
     assert UNSUBSCRIBE.match(mail.header("List-Unsubscribe"))
+    # Raw on the wire, as mail clients look for it (not folded into RFC 2047 words).
+    assert f"List-Unsubscribe: {mail.header('List-Unsubscribe')}\r\n".encode() in mail.raw
     assert re.fullmatch(r"<email_[0-9a-f]{24}@localhost>", mail.header("Message-ID"))
     assert mail.message.get_content_type() == "multipart/alternative"
     assert "http://127.0.0.1:8000/?project=" in mail.text

@@ -47,6 +47,12 @@ def test_the_message_carries_one_click_unsubscribe_and_a_stable_message_id() -> 
         "<https://bell.example.com/email/unsubscribe?token=tok-en_1>"
     )
     assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    raw = mail.as_bytes()  # as sent: one raw line each, never folded into encoded words
+    assert (
+        b"\r\nList-Unsubscribe: <https://bell.example.com/email/unsubscribe?token=tok-en_1>\r\n"
+        in raw
+    )
+    assert b"\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n" in raw
     assert mail["Message-ID"] == "<email_abc@example.com>"
     again = build_message(
         message, "TaskBell <bell@example.com>", Address("Bob", addr_spec="b@x.io")
