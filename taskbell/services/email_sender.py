@@ -6,6 +6,7 @@ exist only when TASKBELL_SMTP_URL is set, and live exactly as long as each other
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,8 +28,10 @@ from taskbell.services.email_sweeper import EmailSweeper
 # RFC 5322 lines may reach 998 characters: a long List-Unsubscribe URL stays one raw
 # line instead of being folded into RFC 2047 encoded words that clients do not parse.
 POLICY = policy.SMTP.clone(max_line_length=998)
-# Well inside the outbox's 60 s lease.
+# Per SMTP step, and for the whole conversation: well inside the outbox's 60 s lease, so
+# no other process takes the message over while this one may still be sending it.
 TIMEOUT_SECONDS = 30.0
+TOTAL_TIMEOUT_SECONDS = 45.0
 _PERMANENT = 500
 
 
@@ -115,21 +118,9 @@ class EmailSender:
             return Outcome(Verdict.GIVE_UP, error="the member is gone or turned email off")
         to = Address(display_name=member.name, addr_spec=member.email)
         mail = build_message(message, self._sender, to)
-        server = self._server
         try:
-            await aiosmtplib.send(
-                # Flattened here: aiosmtplib's own policy would fold long headers.
-                mail.as_bytes(),
-                sender=self._envelope_from,
-                recipients=[member.email],
-                hostname=server.host,
-                port=server.port,
-                username=server.username,
-                password=server.password,
-                use_tls=server.use_tls,
-                start_tls=None if not server.use_tls else False,  # None: STARTTLS when offered
-                timeout=TIMEOUT_SECONDS,
-            )
+            async with asyncio.timeout(TOTAL_TIMEOUT_SECONDS):
+                await self._send(mail, member.email)
         except aiosmtplib.SMTPRecipientsRefused as refused:
             codes = [error.code for error in refused.recipients]
             verdict = Verdict.GIVE_UP if min(codes) >= _PERMANENT else Verdict.RETRY
@@ -139,3 +130,19 @@ class EmailSender:
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
             return Outcome(Verdict.RETRY, error=f"{type(error).__name__}: {error}"[:200])
         return Outcome(Verdict.DELIVERED)
+
+    async def _send(self, mail: EmailMessage, to: str) -> None:
+        server = self._server
+        await aiosmtplib.send(
+            # Flattened here: aiosmtplib's own policy would fold long headers.
+            mail.as_bytes(),
+            sender=self._envelope_from,
+            recipients=[to],
+            hostname=server.host,
+            port=server.port,
+            username=server.username,
+            password=server.password,
+            use_tls=server.use_tls,
+            start_tls=None if not server.use_tls else False,  # None: STARTTLS when offered
+            timeout=TIMEOUT_SECONDS,
+        )

@@ -43,6 +43,8 @@ class Mail:
 class SmtpReceiver:
     port: int = field(default_factory=free_port)
     received: list[Mail] = field(default_factory=list)
+    # Addresses answered with a permanent 550 at RCPT TO.
+    refused: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _controller: Controller | None = None
 
@@ -60,6 +62,14 @@ class SmtpReceiver:
             self._controller = None
 
     # aiosmtpd calls the handler's hooks by these names.
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if address in self.refused:
+            return "550 5.1.1 No such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         content = envelope.original_content or b""
         parsed = message_from_bytes(content, policy=policy.default)

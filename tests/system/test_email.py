@@ -187,6 +187,28 @@ async def test_an_email_waits_out_an_smtp_outage_and_arrives_once(
     assert (await outbox_emails(database_url))[0]["attempts"] >= 3
 
 
+async def test_a_permanently_refused_address_fails_without_retries_and_others_arrive(
+    start_server: StartServer, smtp: SmtpReceiver, database_url: str
+) -> None:
+    """550 at RCPT TO: that email fails at once (no retry can help); the other member's arrives."""
+    server = await start_server("memory://", **email_settings(smtp, delay=0.3))
+    team = await make_team(server, members=3)
+    smtp.refused.add(team.emails[1])
+    await change(server, team.tokens[0], team.task_ids[0], 0)
+    await smtp.wait_for(lambda s: s.received)
+    async with asyncio.timeout(20):
+        while True:
+            rows = await outbox_emails(database_url)
+            if len(rows) == 2 and all(r["delivered_at"] or r["failed_at"] for r in rows):
+                break
+            await asyncio.sleep(0.1)
+    by_member = {str(r["target_id"]): r for r in rows}
+    refused, delivered = by_member[team.user_ids[1]], by_member[team.user_ids[2]]
+    assert (refused["failed_at"] is not None, refused["attempts"]) == (True, 1)
+    assert delivered["delivered_at"] is not None
+    assert [m.envelope_to for m in smtp.received] == [[team.emails[2]]]
+
+
 async def test_a_window_survives_a_taskbell_crash_and_mails_once(
     start_server: StartServer, smtp: SmtpReceiver, database_url: str
 ) -> None:
