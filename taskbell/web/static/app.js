@@ -139,6 +139,7 @@ async function start(token, me) {
   });
   const prefsEls = { open: $("#prefs-open"), panel: $("#prefs-panel"), body: $("#prefs-body"), mutes: $("#project-mutes") };
   const prefs = new Preferences(token, prefsEls, guard);
+  board.onChange(() => prefs.syncProjects(board.projects));
   session = { token, board, bell, live, prefs };
   showApp(me);
   live.start();

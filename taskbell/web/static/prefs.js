@@ -52,6 +52,14 @@ export class Preferences {
     this.#render();
   }
 
+  /** The board's projects changed (one joined or left): reload when ours differ. */
+  syncProjects(projects) {
+    if (!this.#prefs) return;
+    const ours = this.#prefs.projects.map((p) => p.project.id).sort().join();
+    const theirs = projects.map((p) => p.id).sort().join();
+    if (ours !== theirs) this.#guard(this.load(), { quiet: true });
+  }
+
   toggle(open = !this.isOpen) {
     show(this.#els.panel, open);
     this.#els.open.setAttribute("aria-expanded", String(open));
