@@ -29,6 +29,7 @@ from taskbell import resolvers
 from taskbell.config import Settings
 from taskbell.schema import types
 from taskbell.schema.errors import ErrorCodes
+from taskbell.schema.preferences import NotificationPreferences, ProjectNotificationSetting
 from taskbell.schema.presence import PresenceDiff
 from taskbell.schema.webhooks import WebhookEndpoint
 
@@ -81,6 +82,10 @@ class Query:
             "generated once when not configured, so it is set by default)."
         ),
     )
+    notification_preferences: NotificationPreferences = strawberry.field(
+        resolver=resolvers.preferences.notification_preferences,
+        description="The caller's notification settings, with every project of theirs.",
+    )
 
 
 @strawberry.type
@@ -91,7 +96,8 @@ class Mutation:
     update_task_status: types.Task = strawberry.mutation(
         resolver=resolvers.tasks.update_task_status,
         description=(
-            "Persist the change, record a Notification for every other project member, "
+            "Persist the change, record a Notification for every other project member whose "
+            "notification level lets it through, "
             "commit, then publish one TaskStatusEvent. Setting the current status again is "
             "a no-op that returns the task unchanged and publishes nothing. expectedVersion, "
             "when given and not equal to the task's version: CONFLICT."
@@ -153,6 +159,20 @@ class Mutation:
     unregister_push_subscription: bool = strawberry.mutation(
         resolver=resolvers.push.unregister_push_subscription,
         description="Forget one of the caller's browsers; false when it was not registered.",
+    )
+    update_notification_preferences: NotificationPreferences = strawberry.mutation(
+        resolver=resolvers.preferences.update_notification_preferences,
+        description=(
+            "Change what is given. timeZone: an IANA name (BAD_USER_INPUT otherwise); a new "
+            "email mode or zone moves the caller's next email."
+        ),
+    )
+    set_project_notification_level: ProjectNotificationSetting = strawberry.mutation(
+        resolver=resolvers.preferences.set_project_notification_level,
+        description=(
+            "The caller's level in one of their projects (FORBIDDEN otherwise), for the "
+            "changes committed after it."
+        ),
     )
 
 

@@ -23,7 +23,7 @@ from taskbell.realtime.stats import Stats
 from taskbell.runtime import Runtime
 from taskbell.services.presence import members_of
 from taskbell.services.vapid import VapidKeys
-from taskbell.web import graphql, routes
+from taskbell.web import graphql, routes, unsubscribe
 from taskbell.web.limits import BodySizeLimit
 from taskbell.web.origins import OriginPolicy
 from taskbell.web.streams import HttpSubscriptions
@@ -95,6 +95,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.groups = groups  # the realtime core's entry point for every transport
     app.include_router(graphql.create_router(schema, rt, groups), prefix="/graphql")
     app.include_router(routes.router)
+    app.include_router(unsubscribe.router)
     app.mount("/static", StaticFiles(directory=routes.STATIC_DIR), name="static")
     return app
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -79,6 +80,20 @@ class Settings(BaseSettings):
     )
     # How often the outbox looks for due retries and other processes' messages.
     outbox_poll_seconds: float = 1.0
+    # Email (taskbell.services.email_*): none unless an SMTP server is set, e.g.
+    # smtp://user:pass@host:587 (STARTTLS when offered) or smtps://host:465.
+    smtp_url: SecretStr | None = None
+    email_from: str = "TaskBell <taskbell@localhost>"
+    # IMMEDIATE: how long after a member's first pending notification their email goes.
+    email_delay_seconds: float = Field(default=120.0, ge=0)
+    # How often each process looks for members whose email is due.
+    email_sweep_seconds: float = Field(default=5.0, gt=0)
+    # An SMTP outage: seconds before each retry (about 2.6 days in all), then it fails.
+    email_retry_schedule: list[float] = Field(
+        default_factory=lambda: (
+            [30.0, 120.0, 600.0, 1800.0, 3600.0, 7200.0, 14400.0] + [28800.0] * 7
+        )
+    )
     # Bearer tokens stop working this long after they are issued (fixed at issue).
     token_ttl_seconds: int = Field(default=DEFAULT_TOKEN_TTL_SECONDS, gt=0)
     # Host apps' JWTs (taskbell.jwts): a shared secret (HS256) or a JWKS (RS256/ES256).
@@ -113,6 +128,18 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"TASKBELL_JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes long (HS256)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _smtp_url_is_usable(self) -> Settings:
+        """A typo in TASKBELL_SMTP_URL fails at start, not at the first email."""
+        url = self.smtp_url.get_secret_value() if self.smtp_url is not None else None
+        if url is not None:
+            parts = urlsplit(url)
+            if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+                raise ValueError(
+                    "TASKBELL_SMTP_URL must be smtp://[user:pass@]host[:port] or smtps://"
+                )
         return self
 
     def resolved_channel_prefix(self) -> str:

@@ -2,6 +2,7 @@
 
 from taskbell.resolvers import (
     notifications,
+    preferences,
     presence,
     projects,
     push,
@@ -13,6 +14,7 @@ from taskbell.resolvers import (
 
 __all__ = [
     "notifications",
+    "preferences",
     "presence",
     "projects",
     "push",

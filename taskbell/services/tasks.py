@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -12,9 +13,13 @@ from sqlalchemy import (
     Integer,
     Row,
     Select,
+    and_,
     bindparam,
+    case,
     exists,
+    func,
     insert,
+    or_,
     select,
     true,
     update,
@@ -22,7 +27,13 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from taskbell import events, models
-from taskbell.domain import NotificationKind, TaskStatus, status_change_message
+from taskbell.domain import (
+    EmailMode,
+    NotificationKind,
+    NotificationLevel,
+    TaskStatus,
+    status_change_message,
+)
 from taskbell.errors import BadUserInput, Conflict, Forbidden, NotFound
 from taskbell.models.base import utcnow
 from taskbell.runtime import Runtime
@@ -120,7 +131,7 @@ async def update_task_status(
         )
         task.status, task.version = status, event.task_version
         task.updated_at, task.updated_by_id = event.occurred_at, actor.id
-        recorded = await _record(connection, event, actor, task.title)
+        recorded = await _record(connection, event, actor, task, _email_delay(rt))
         hooks = await webhooks.record_status_change(
             connection, event, task.title, project_name, actor
         )
@@ -154,6 +165,7 @@ _LOCK_TASK = (
         _TASKS.c.assignee_id,
         _TASKS.c.updated_at,
         _TASKS.c.updated_by_id,
+        _TASKS.c.created_by_id,
         exists()
         .where(
             _MEMBERS.c.project_id == _TASKS.c.project_id,
@@ -199,11 +211,44 @@ _RECORD_EVENT = (
 
 
 def _recipients() -> Select[int]:
-    """Every member of the project but the actor: who is told about a change."""
-    return select(_MEMBERS.c.user_id).where(
-        _MEMBERS.c.project_id == bindparam("project"),
-        _MEMBERS.c.user_id != bindparam("actor_id"),
+    """Who is told about a change: every other member whose level lets it through.
+
+    ALL hears everything; PARTICIPATING only of tasks it is assigned to, created
+    or changed before (the task's earlier events; this change's own is the
+    actor's, who is never told); MUTED nothing. The task's assignee and creator
+    come as parameters from the row already locked, so this costs no round trip.
+    """
+    member = _MEMBERS.c.user_id
+    changed_before = exists().where(
+        _EVENTS.c.task_id == bindparam("task_id"), _EVENTS.c.actor_id == member
     )
+    participating = or_(
+        member == bindparam("assignee", type_=Integer),
+        member == bindparam("creator", type_=Integer),
+        changed_before,
+    )
+    return select(member).where(
+        _MEMBERS.c.project_id == bindparam("project"),
+        member != bindparam("actor_id"),
+        or_(
+            _MEMBERS.c.notification_level == NotificationLevel.ALL,
+            and_(_MEMBERS.c.notification_level == NotificationLevel.PARTICIPATING, participating),
+        ),
+    )
+
+
+# An IMMEDIATE member's first pending notification opens their email window (the
+# parameter is NULL when email is off: nothing changes). Digest members keep their
+# next digest time; the email sweeper (taskbell.services.email_sweeper) reads it.
+_EMAIL_DUE = case(
+    (
+        _USERS.c.email_mode == EmailMode.IMMEDIATE,
+        func.coalesce(
+            _USERS.c.email_due_at, bindparam("email_due", type_=_USERS.c.email_due_at.type)
+        ),
+    ),
+    else_=_USERS.c.email_due_at,
+)
 
 
 # Each recipient's notification position is bumped under their user row lock,
@@ -213,7 +258,7 @@ def _recipients() -> Select[int]:
 _BUMP_RECIPIENTS = (
     update(_USERS)
     .where(_USERS.c.id.in_(_recipients().scalar_subquery()))
-    .values(notification_seq=_USERS.c.notification_seq + 1)
+    .values(notification_seq=_USERS.c.notification_seq + 1, email_due_at=_EMAIL_DUE)
 )
 
 
@@ -262,7 +307,7 @@ def _record_in_one_statement() -> Select[int, int | None, int | None, int | None
     bumped = (
         update(_USERS)
         .where(_USERS.c.id == locked.c.id)
-        .values(notification_seq=_USERS.c.notification_seq + 1)
+        .values(notification_seq=_USERS.c.notification_seq + 1, email_due_at=_EMAIL_DUE)
         .returning(_USERS.c.id, _USERS.c.notification_seq)
         .cte("bumped")
     )
@@ -287,13 +332,23 @@ def _task_from_row(task_id: int, row: Row[Any]) -> models.Task:
         assignee_id=row.assignee_id,
         updated_at=row.updated_at,
         updated_by_id=row.updated_by_id,
+        created_by_id=row.created_by_id,
     )
 
 
 async def _record(
-    connection: AsyncConnection, event: models.TaskEvent, actor: models.User, title: str
+    connection: AsyncConnection,
+    event: models.TaskEvent,
+    actor: models.User,
+    task: models.Task,
+    email_delay: float | None,
 ) -> list[events.NotificationRecorded]:
-    """Write the task, its event (setting ``event.id``) and the members' notifications."""
+    """Write the task, its event (setting ``event.id``) and the members' notifications.
+
+    ``email_delay``: the IMMEDIATE window in seconds, None when email is off.
+    """
+    title = task.title
+    due = None if email_delay is None else event.occurred_at + timedelta(seconds=email_delay)
     values: dict[str, Any] = {
         "project": event.project_id,
         "position": event.position,
@@ -305,6 +360,10 @@ async def _record(
         "occurred_at": event.occurred_at,
         "kind": NotificationKind.TASK_STATUS_CHANGED,
         "message": status_change_message(actor.name, title, event.old_status, event.new_status),
+        # Not "assignee_id" / "email_due_at": keys naming a column would join the SET.
+        "assignee": task.assignee_id,
+        "creator": task.created_by_id,
+        "email_due": due,
     }
     if connection.dialect.name == "postgresql":
         rows = (await connection.execute(_RECORD, values)).all()
@@ -332,6 +391,11 @@ async def _record(
         if rid is not None and position is not None
     ]
     return recorded
+
+
+def _email_delay(rt: Runtime) -> float | None:
+    settings = rt.settings
+    return settings.email_delay_seconds if settings.smtp_url else None
 
 
 async def _publish(

@@ -67,5 +67,9 @@ async def test_a_wheel_installed_elsewhere_serves_graphiql_from_its_own_assets(
             for url in urls:
                 assert (await http.get(url)).status_code == 200, url
             assert "unpkg" not in page.headers["content-security-policy"]
+            # The email templates ship too: the unsubscribe page renders from them.
+            unsubscribe = await http.get("/email/unsubscribe", params={"token": "unknown"})
+            assert unsubscribe.status_code == 404
+            assert "not valid" in unsubscribe.text
     finally:
         await server.stop()

@@ -108,3 +108,35 @@ export async function markNotificationsRead(token, ids = null) {
   const data = await request("query Unread { unreadNotificationCount }", {}, token);
   return data.unreadNotificationCount;
 }
+
+const PREFERENCES_FIELDS = "email push timeZone projects { project { id name } level }";
+
+export async function loadPreferences(token) {
+  const data = await request(`query Preferences { notificationPreferences { ${PREFERENCES_FIELDS} } }`, {}, token);
+  return data.notificationPreferences;
+}
+
+/** change: any of { email, push, timeZone }; returns the preferences as saved. */
+export async function updatePreferences(token, change) {
+  const data = await request(
+    `mutation UpdatePreferences($email: EmailMode, $push: Boolean, $timeZone: String) {
+      updateNotificationPreferences(email: $email, push: $push, timeZone: $timeZone) {
+        ${PREFERENCES_FIELDS}
+      }
+    }`,
+    change,
+    token,
+  );
+  return data.updateNotificationPreferences;
+}
+
+export async function setProjectLevel(token, projectId, level) {
+  const data = await request(
+    `mutation SetLevel($projectId: ID!, $level: NotificationLevel!) {
+      setProjectNotificationLevel(projectId: $projectId, level: $level) { level }
+    }`,
+    { projectId, level },
+    token,
+  );
+  return data.setProjectNotificationLevel;
+}

@@ -6,6 +6,7 @@ import { Board } from "./board.js";
 import { $, refreshTimes, show } from "./dom.js";
 import { Live } from "./live.js";
 import { EditingMark, Presence } from "./presence.js";
+import { Preferences } from "./prefs.js";
 import { QuickUpdate } from "./quick.js";
 import { DesktopAlerts, Toasts } from "./toasts.js";
 import { WebPush } from "./push.js";
@@ -141,10 +142,13 @@ async function start(token, me) {
     onUnauthorized: () => endSession(whyRefused()),
   });
   const presence = new Presence(me, board, $("#presence"), live);
-  session = { token, board, bell, live, presence, editing };
+  const prefsEls = { open: $("#prefs-open"), panel: $("#prefs-panel"), body: $("#prefs-body"), mutes: $("#project-mutes") };
+  const prefs = new Preferences(token, prefsEls, guard);
+  board.onChange(() => prefs.syncProjects(board.projects));
+  session = { token, board, bell, live, presence, editing, prefs };
   showApp(me);
   live.start();
-  guard(Promise.all([board.refresh(), bell.load()]));
+  guard(Promise.all([board.refresh(), bell.load(), prefs.load()]));
   guard(webPush.start(token));
   watchExpiry();
 }
@@ -158,6 +162,7 @@ function endSession(message = "") {
   webPush.stop();
   session.board.clear();
   session.bell.clear();
+  session.prefs.clear();
   session = null;
   toasts.clear();
   forgetToken();
@@ -193,6 +198,13 @@ async function signOut() {
   await api.logout(token).catch(() => {}); // the token is forgotten either way
 }
 
+function wirePrefs() {
+  $("#prefs-open").addEventListener("click", () => session?.prefs.toggle());
+  document.addEventListener("click", (event) => {
+    if (session?.prefs.isOpen && !event.target.closest(".prefs")) session.prefs.toggle(false);
+  });
+}
+
 function wireBell() {
   const button = $("#bell-button");
   button.addEventListener("click", () => session?.bell.toggle());
@@ -213,6 +225,7 @@ async function boot() {
   $("#login-form").addEventListener("submit", signIn);
   $("#sign-out").addEventListener("click", signOut);
   wireBell();
+  wirePrefs();
   // Any request refused for its token, whichever part of the page sent it, ends the session.
   api.onUnauthenticated(() => endSession(whyRefused()));
   setInterval(() => {
