@@ -207,6 +207,9 @@ class Group:
     members: set[Member] = field(default_factory=set)
     listening: bool = False
     runner: asyncio.Task[None] | None = None
+    # Ephemeral feeds (presence): the current state's payload per key, by position, so
+    # members joining at the same position share one execution of it.
+    states: dict[int, tuple[int, bytes]] = field(default_factory=dict)
 
     def started_listening(self) -> None:
         self.listening = True
@@ -364,10 +367,11 @@ class Groups:
         source = plan.source
         kind = source.cursor_kind
         positions = await streams.resume_positions(source, list(plan.key.scope), resume_from)
+        group = self._groups.get(plan.key) if isinstance(source, streams.Ephemeral) else None
         while not member.ended:
             async for item in streams.catch_up(rt, source, positions):
                 cursor = encode_cursor(positions, kind)
-                payload = await _execute(plan, item, cursor)
+                payload = await _replayed(plan, item, cursor, group)
                 await output.room()
                 member.send(payload, cursor)
             while (delivery := await member.handed_over()) is not None:
@@ -499,6 +503,19 @@ def _expire_at(expires_at: datetime | None, member: Member) -> asyncio.TimerHand
     delay = max(0.0, (expires_at - datetime.now(UTC)).total_seconds())
     loop = asyncio.get_running_loop()
     return loop.call_later(delay, member.fail, Unauthenticated(TOKEN_EXPIRED))
+
+
+async def _replayed(plan: Plan, item: Any, cursor: str, group: Group | None) -> bytes:
+    """A catch-up item's payload; an ephemeral feed's state (whose payload carries no
+    cursor) is executed once per position for the whole group."""
+    if group is None:
+        return await _execute(plan, item, cursor)
+    kept = group.states.get(item.stream_key)
+    if kept is not None and kept[0] == item.position:
+        return kept[1]
+    payload = await _execute(plan, item, cursor)
+    group.states[item.stream_key] = (item.position, payload)
+    return payload
 
 
 async def _execute(plan: Plan, item: Any, cursor: str) -> bytes:
