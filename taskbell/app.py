@@ -20,6 +20,8 @@ from taskbell.realtime.groups import Groups
 from taskbell.realtime.hub import Hub
 from taskbell.realtime.stats import Stats
 from taskbell.runtime import Runtime
+from taskbell.services.users import watching_revocations
+from taskbell.token_cache import TokenCache
 from taskbell.web import graphql, routes
 from taskbell.web.limits import BodySizeLimit
 from taskbell.web.origins import OriginPolicy
@@ -32,17 +34,19 @@ def build_runtime(settings: Settings) -> Runtime:
     stats = Stats()
     metrics = Metrics(stats)
     sessions = create_sessions(engine)
+    hub = Hub(settings.broadcast_url, metrics)
     return Runtime(
         settings=settings,
         engine=engine,
         sessions=sessions,
-        hub=Hub(settings.broadcast_url, metrics),
+        hub=hub,
         metrics=metrics,
         stats=stats,
         throttle=Throttle(settings),
         channel_prefix=settings.resolved_channel_prefix(),
         outbox=build_outbox(settings, sessions),
         jwt=JwtVerifier.from_settings(settings),
+        tokens=TokenCache(settings.token_cache_size, settings.token_cache_seconds, hub.connected),
     )
 
 
@@ -52,7 +56,8 @@ async def running(rt: Runtime) -> AsyncIterator[Runtime]:
     await rt.hub.start()
     await rt.outbox.start()
     try:
-        yield rt
+        async with watching_revocations(rt):
+            yield rt
     finally:
         await rt.outbox.stop()
         await rt.hub.stop()

@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     jwt_audience: str | None = None
     # A token naming an unknown `kid` refetches the JWKS, but at most this often.
     jwks_refetch_interval_seconds: float = Field(default=30.0, ge=0)
+    # Tokens each process remembers as checked (taskbell.token_cache); 0 turns it off.
+    token_cache_size: int = Field(default=10_000, ge=0)
+    # The longest an entry is trusted without reading the database again; 0 turns it off.
+    token_cache_seconds: float = Field(default=60.0, ge=0)
 
     @model_validator(mode="after")
     def _jwt_settings_are_complete(self) -> Settings:

@@ -14,6 +14,7 @@ from taskbell.outbox import Outbox
 from taskbell.ratelimit import Throttle
 from taskbell.realtime.hub import Hub
 from taskbell.realtime.stats import Stats
+from taskbell.token_cache import TokenCache
 
 
 @dataclass
@@ -30,3 +31,5 @@ class Runtime:
     outbox: Outbox
     # Host apps' JWTs; None when they are not enabled (then they are bad tokens).
     jwt: JwtVerifier | None = None
+    # Tokens already checked (taskbell.token_cache); None: every request reads the database.
+    tokens: TokenCache | None = None
