@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     # A fixed size bounds memory per socket and lets a stalled reader show up as
     # a blocked send instead of megabytes quietly queued in the kernel.
     socket_send_buffer_bytes: int = 128 * 1024
+    # permessage-deflate costs ~45 KiB of zlib state per socket, and grouped events are
+    # written uncompressed anyway (taskbell.web.uvicorn_direct): off unless asked for.
+    ws_per_message_deflate: bool = False
     # WebSocket pings; a peer that misses a pong for as long is dropped (uvicorn, 1011).
     ws_ping_interval_seconds: float = 20.0
     # Time in-flight requests get to finish on shutdown.

@@ -46,6 +46,7 @@ def server_config(app: FastAPI, host: str, port: int, **options: Any) -> uvicorn
         ws=DirectFramesProtocol,
         http=DirectStreamProtocol,
         ws_max_size=settings.max_message_bytes,
+        ws_per_message_deflate=settings.ws_per_message_deflate,
         ws_ping_interval=settings.ws_ping_interval_seconds,
         ws_ping_timeout=settings.ws_ping_interval_seconds,
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
