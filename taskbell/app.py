@@ -25,6 +25,7 @@ from taskbell.token_cache import TokenCache
 from taskbell.web import graphql, routes
 from taskbell.web.limits import BodySizeLimit
 from taskbell.web.origins import OriginPolicy
+from taskbell.web.socket_route import SocketRoute
 from taskbell.web.streams import HttpSubscriptions
 
 
@@ -81,13 +82,15 @@ def create_app(settings: Settings) -> FastAPI:
         telemetry={"tracing": telemetry, "metrics": telemetry, "logs": telemetry},
     )
     app.add_middleware(HttpSubscriptions)
+    app.add_middleware(SocketRoute)  # WebSockets skip FastAPI's router (web.socket_route)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(OriginPolicy, allowed_origins=settings.allowed_origins)
     app.state.runtime = rt
     schema = api.build_schema(settings)
     groups = Groups(schema, rt, api.LIVE_FIELDS, api.query_limit_rules(settings))
     app.state.groups = groups  # the realtime core's entry point for every transport
-    app.include_router(graphql.create_router(schema, rt, groups), prefix="/graphql")
+    app.state.graphql_view = graphql.create_router(schema, rt, groups)
+    app.include_router(app.state.graphql_view, prefix="/graphql")
     app.include_router(routes.router)
     app.mount("/static", StaticFiles(directory=routes.STATIC_DIR), name="static")
     return app
