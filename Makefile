@@ -22,10 +22,13 @@ check: venv  ## lint, format check and types
 schema: venv  ## re-export schema.graphql from the live schema
 	$(PY) -c "from taskbell.api import build_schema; print(build_schema().as_str())" > schema.graphql
 
+# BASELINE=REF (make bench BASELINE=HEAD~1) also runs that commit, built in its own worktree.
+BENCH_ARGS = $(if $(BASELINE),--baseline $(BASELINE))
+
 bench: venv  ## benchmark vs the peers (7-15 min): bench/results/latest.{md,json,png}
 	npm ci --prefix bench --no-audit --no-fund && $(VENV)/bin/pip install -q -r bench/requirements.txt
-	$(PY) bench/run.py
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 bench-quick: venv  ## benchmark smoke test (< 2 min): bench/results/raw/quick.md
 	npm ci --prefix bench --no-audit --no-fund && $(VENV)/bin/pip install -q -r bench/requirements.txt
-	$(PY) bench/run.py --quick
+	$(PY) bench/run.py --quick $(BENCH_ARGS)

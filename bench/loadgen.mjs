@@ -122,6 +122,8 @@ class Control {
 }
 
 async function serverSubscriptions() {
+  // Several workers answer /ws/stats each for itself: then only the probe events tell.
+  if (state.kind === 'taskbell' && !state.statsUrl) return null;
   if (state.kind === 'taskbell') {
     const response = await httpRequest('GET', state.statsUrl, undefined, {}, 5000);
     return JSON.parse(response.body).total_subscriptions;
@@ -131,9 +133,15 @@ async function serverSubscriptions() {
 
 function serverCpuSeconds() {
   if (!state.serverPid) return null;
-  const stat = fs.readFileSync(`/proc/${state.serverPid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / state.clockTicks; // utime + stime
+  // A server with workers is its parent and every worker (serverPids), counted as one.
+  const pids = state.serverPids ?? [state.serverPid];
+  let total = 0;
+  for (const pid of pids) {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    total += (Number(fields[11]) + Number(fields[12])) / state.clockTicks; // utime + stime
+  }
+  return total;
 }
 
 function ownCpuSeconds() {
@@ -753,6 +761,7 @@ const commands = {
       httpUrl: cmd.httpUrl,
       statsUrl: cmd.statsUrl ?? null,
       serverPid: cmd.serverPid,
+      serverPids: cmd.serverPids ?? null,
       clockTicks: cmd.clockTicks ?? 100,
       tokens: cmd.tokens ?? ['bench'],
       crowdTokens: cmd.crowdTokens ?? [],
@@ -815,7 +824,7 @@ const commands = {
     let reported = 0;
     while (now() < deadline) {
       reported = await serverSubscriptions();
-      if (reported >= want + watchers.length) break;
+      if (reported === null || reported >= want + watchers.length) break;
       await sleep(25);
     }
     const reportedAt = now();
@@ -867,7 +876,7 @@ const commands = {
     let reported = null;
     while (now() < deadline) {
       reported = await serverSubscriptions();
-      if (reported <= keep) break;
+      if (reported === null || reported <= keep) break;
       await sleep(50);
     }
     return { open: openClients().length, serverSubscriptions: reported };

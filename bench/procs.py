@@ -95,13 +95,14 @@ async def start(
     name: str,
     argv: list[str],
     *,
-    core: int,
+    core: int | str,
     log_dir: Path,
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
     pipes: bool = False,
 ) -> Child:
-    """Start ``argv`` under ``taskset -c core``; output goes to ``log_dir/name.log``."""
+    """Start ``argv`` under ``taskset -c core`` (a core, or a list like "0,1"); output goes to
+    ``log_dir/name.log``."""
     log_path = _log_file(log_dir, name)
     with log_path.open("wb") as log:
         process = await asyncio.create_subprocess_exec(
@@ -138,6 +139,22 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def children(pid: int) -> list[int]:
+    """The process's child pids (``taskbell serve --workers N``'s workers), from /proc."""
+    with contextlib.suppress(OSError):
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return []
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU of the process and its live children: a server with workers counts as one."""
+    total = cpu_seconds(pid)
+    for child in children(pid):
+        with contextlib.suppress(OSError, ValueError):
+            total += cpu_seconds(child)
+    return total
+
+
 def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -164,9 +181,9 @@ async def wait_idle(
     deadline = time.monotonic() + limit
     quiet = 0
     while time.monotonic() < deadline:
-        before = cpu_seconds(pid)
+        before = tree_cpu_seconds(pid)
         await asyncio.sleep(window)
-        used = 100 * (cpu_seconds(pid) - before) / window
+        used = 100 * (tree_cpu_seconds(pid) - before) / window
         quiet = quiet + 1 if used <= max_percent else 0
         if quiet >= 2:
             return True

@@ -16,8 +16,13 @@ LABELS = {
     "node": "Node graphql-ws",
     "taskbell_postgres": "TaskBell PG+Redis",
     "taskbell_sqlite": "TaskBell SQLite+mem",
+    "taskbell_postgres_w2": "TaskBell PG+Redis, 2 workers",
+    "taskbell_baseline": "TaskBell PG+Redis at the baseline",
 }
 S7_GOAL = 1.3  # issue 11: S5 with presence within 1.3x of S5 without it
+WORKERS = "taskbell_postgres_w2"
+BASELINE = "taskbell_baseline"
+BASELINE_S6_FLOOR = 0.9  # issue 12: S6 no more than 10% below the commit before
 SSE = "S1sse"  # TaskBell PG+Redis's S1 burst again, over graphql-sse
 SSE_LABEL = "TaskBell PG+Redis over graphql-sse"
 SSE_GOAL = 0.8  # graphql-sse deliveries/s >= this x WebSocket's
@@ -399,6 +404,65 @@ def _server_events(target: dict[str, Any]) -> str:
     return "server counted " + ", ".join(f"{v:,.0f} {k}" for k, v in sorted(totals.items())) + "; "
 
 
+def _workers_section(results: dict[str, Any]) -> list[str]:
+    """S1 and S6 of ``serve --workers 2`` on both cores, beside the one process on core 0."""
+    one = results["targets"].get("taskbell_postgres", {})
+    two = results["targets"].get(WORKERS)
+    if two is None or "S1" not in two:
+        why = (two or {}).get("skipped") or (two or {}).get("failed") or "not in this run"
+        return [f"Not measured in this run: {why}."]
+    rows = [
+        ("S1 deliveries/s ↑", _get("S1", "deliveriesPerSecond"), "{:,.0f}"),
+        ("S1 server CPU µs/delivery ↓", _get("S1", "serverCpuUsPerDelivery"), "{:,.1f}"),
+        ("S1 generator CPU % of its core", _get("S1", "generatorCpuPercent"), "{:.0f}%"),
+        ("S6 mutations/s ↑", _get("S6", "perSecond"), "{:,.0f}"),
+        ("S6 mutation p99 ms ↓", _get("S6", "latencyMs", "p99"), "{:,.1f}"),
+        ("S6 server CPU µs/mutation ↓", _get("S6", "serverCpuUsPerMutation"), "{:,.0f}"),
+    ]
+    lines = [
+        "`taskbell serve --workers 2` on PostgreSQL + Redis, its workers on both cores (the load"
+        " generator shares core 1 with one of them), beside the single process on core 0 of"
+        " the table above; same plan, same run. CPU is summed over the parent and every worker.",
+        "",
+        "| metric | 1 process (core 0) | 2 workers (cores 0-1) | 2 workers ÷ 1 |",
+        "|---|---|---|---|",
+    ]
+    for label, get, fmt in rows:
+        a, b = get(one), get(two)
+        lines.append(f"| {label} | {_cell(a, fmt)} | {_cell(b, fmt)} | {_ratio(b, a)} |")
+    return lines
+
+
+def _baseline_section(results: dict[str, Any]) -> list[str]:
+    """Every figure of this commit beside the ``--baseline`` commit's, same run."""
+    base = results["targets"].get(BASELINE)
+    if base is None:
+        return ["No baseline in this run (`bench/run.py --baseline REF` adds one)."]
+    info = results.get("baseline", {})
+    if "skipped" in base or "failed" in base:
+        why = base.get("skipped") or base.get("failed")
+        return [f"Baseline {info.get('label', '')}: **{why}**"]
+    now = results["targets"].get("taskbell_postgres", {})
+    lines = [
+        f"TaskBell PG+Redis at this commit and at {info.get('label', 'the baseline')}, built"
+        " from its own worktree and venv, run one after the other in this run.",
+        "",
+        "| metric | this commit | baseline | this ÷ baseline |",
+        "|---|---|---|---|",
+    ]
+    for label, get, fmt in _metrics(results):
+        a, b = get(now), get(base)
+        lines.append(f"| {label} | {_cell(a, fmt)} | {_cell(b, fmt)} | {_ratio(a, b)} |")
+    goal = _at_least(
+        f"S6 mutations/s >= {BASELINE_S6_FLOOR} x the baseline's",
+        _get("S6", "perSecond")(now),
+        _get("S6", "perSecond")(base),
+        BASELINE_S6_FLOOR,
+    )
+    lines += ["", f"Goal: {goal[0]}: {goal[1]}, {_mark(goal[2])}."]
+    return lines
+
+
 def markdown(results: dict[str, Any]) -> str:
     env, plan = results["environment"], results["plan"]
     out = [
@@ -425,6 +489,14 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         *_presence_section(results),
         "",
+        "## Two workers on two cores",
+        "",
+        *_workers_section(results),
+        "",
+        "## Against the baseline",
+        "",
+        *_baseline_section(results),
+        "",
         "## The load generator is not the bottleneck",
         "",
         *_generator_evidence(results),
@@ -435,7 +507,8 @@ def markdown(results: dict[str, Any]) -> str:
     for name, target in results["targets"].items():
         if "skipped" in target or "failed" in target:
             out.append(
-                f"- {LABELS.get(name, name)}: **{target.get('skipped') or target.get('failed')}**"
+                f"- {target.get('label') or LABELS.get(name, name)}:"
+                f" **{target.get('skipped') or target.get('failed')}**"
             )
             continue
         frame = _get("S1", "avgFrameBytes")(target)
@@ -453,7 +526,8 @@ def markdown(results: dict[str, Any]) -> str:
             max((load.get("core1", 0) for load in loads), default=0),
         )
         out.append(
-            f"- {LABELS[name]}: frames ~{_cell(frame, '{:,.0f}')} bytes; other processes used"
+            f"- {target.get('label') or LABELS.get(name, name)}: frames"
+            f" ~{_cell(frame, '{:,.0f}')} bytes; other processes used"
             f" at most {worst[0]:.0f}% of core 0 (the server's) and {worst[1]:.0f}% of core 1"
             f" in a measured phase; {_server_events(target)}"
             f"{'; '.join(target.get('notes', [])) or 'no notes'}"

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/run.py            # full run (~15 minutes on 2 cores)
     .venv/bin/python bench/run.py --quick    # smoke test (< 2 minutes)
+    .venv/bin/python bench/run.py --baseline HEAD~1   # and the commit before, as a peer
 
 Servers run on core 0 (``taskset -c 0``), the Node load generator and this
 driver on core 1. Results: bench/results/latest.{md,json,png}; server and
@@ -28,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import baseline
 import procs
 import report
 import targets
@@ -39,23 +41,30 @@ HERE = Path(__file__).resolve().parent
 log = logging.getLogger("bench")
 
 TargetFactory = Callable[[Path], AbstractAsyncContextManager[targets.Target]]
-ALL_TARGETS = ("ceiling", "node", "taskbell_postgres", "taskbell_sqlite")
+ALL_TARGETS = ("ceiling", "node", "taskbell_postgres", "taskbell_postgres_w2", "taskbell_sqlite")
+BASELINE = "taskbell_baseline"  # only with --baseline; runs right after taskbell_postgres
+POSTGRES_TARGETS = ("taskbell_postgres", "taskbell_postgres_w2", BASELINE)
 QUIET_PERCENT = 20.0
 PRIORITY = -10  # the benchmark's session nice value, when the user may set it
 
 
-def _factories(plan: Plan) -> dict[str, TargetFactory]:
+def _factories(plan: Plan, base: targets.Build | None) -> dict[str, TargetFactory]:
     # TaskBell also gets S7's crowd: as many members of project P as S5 opens sockets.
-    return {
+    crowd = plan.connect
+    factories: dict[str, TargetFactory] = {
         "ceiling": targets.ceiling,
         "node": targets.graphql_ws_peer,
-        "taskbell_postgres": lambda logs: targets.taskbell(logs, "postgres", plan.connect),
-        "taskbell_sqlite": lambda logs: targets.taskbell(logs, "sqlite", plan.connect),
+        "taskbell_postgres": lambda logs: targets.taskbell(logs, "postgres", crowd),
+        "taskbell_postgres_w2": lambda logs: targets.taskbell(logs, "postgres", workers=2),
+        "taskbell_sqlite": lambda logs: targets.taskbell(logs, "sqlite", crowd),
     }
+    if base is not None:
+        factories[BASELINE] = lambda logs: targets.taskbell(logs, "postgres", build=base)
+    return factories
 
 
 async def _missing_services(name: str) -> str | None:
-    if name == "taskbell_postgres":
+    if name in POSTGRES_TARGETS:
         if not await targets.postgres_available():
             return "PostgreSQL is not reachable on 127.0.0.1:5432"
         if not await targets.redis_available():
@@ -63,7 +72,9 @@ async def _missing_services(name: str) -> str | None:
     return None
 
 
-async def measure_target(name: str, plan: Plan, raw: Path) -> dict[str, Any]:
+async def measure_target(
+    name: str, plan: Plan, raw: Path, base: targets.Build | None = None
+) -> dict[str, Any]:
     """Start the target and a fresh load generator, run every scenario, stop both."""
     missing = await _missing_services(name)
     if missing:
@@ -73,12 +84,16 @@ async def measure_target(name: str, plan: Plan, raw: Path) -> dict[str, Any]:
     load = await procs.wait_quiet_machine(max_percent=QUIET_PERCENT, limit=plan.quiet_wait_seconds)
     started = time.monotonic()
     async with contextlib.AsyncExitStack() as stack:
-        target = await stack.enter_async_context(_factories(plan)[name](raw))
+        target = await stack.enter_async_context(_factories(plan, base)[name](raw))
         gen = await LoadGen.start(raw / name)
         stack.push_async_callback(gen.stop)
         try:
-            on_postgres = name == "taskbell_postgres"
-            result = await Runner(target, gen, plan).run(mutations=on_postgres, sse=on_postgres)
+            runner = Runner(target, gen, plan)
+            if target.workers > 1:
+                result = await runner.run_s1_s6()
+            else:
+                on_postgres = name in POSTGRES_TARGETS
+                result = await runner.run(mutations=on_postgres, sse=on_postgres)
         except Exception as error:
             log.exception("%s failed", name)
             return {
@@ -109,7 +124,9 @@ def _environment() -> dict[str, Any]:
     }
 
 
-async def run(plan: Plan, names: list[str], raw: Path) -> dict[str, Any]:
+async def run(
+    plan: Plan, names: list[str], raw: Path, base: targets.Build | None = None
+) -> dict[str, Any]:
     # SIGTERM (e.g. from make or CI) unwinds like Ctrl-C, so every child is stopped.
     main_task = asyncio.current_task()
     assert main_task is not None
@@ -117,7 +134,7 @@ async def run(plan: Plan, names: list[str], raw: Path) -> dict[str, Any]:
     results: dict[str, Any] = {"plan": plan.__dict__, "environment": _environment(), "targets": {}}
     for name in names:
         log.info("== %s", name)
-        results["targets"][name] = await measure_target(name, plan, raw)
+        results["targets"][name] = await measure_target(name, plan, raw, base)
     return results
 
 
@@ -130,6 +147,11 @@ def main() -> int:
         "--targets", default=",".join(ALL_TARGETS), help=f"comma-separated subset of {ALL_TARGETS}"
     )
     parser.add_argument("--out", type=Path, default=HERE / "results", help="results folder")
+    parser.add_argument(
+        "--baseline",
+        metavar="REF",
+        help="also run TaskBell PG+Redis at this git commit (its own worktree and venv)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     names = [n for n in args.targets.split(",") if n]
@@ -143,15 +165,22 @@ def main() -> int:
     procs.pin_self(procs.GENERATOR_CORE)
     plan = QUICK if args.quick else FULL
     raw = args.out / "raw"
+    base = None
+    if args.baseline:
+        base, commit = baseline.prepare(args.baseline, HERE / "results" / "raw")
+        at = names.index("taskbell_postgres") + 1 if "taskbell_postgres" in names else len(names)
+        names.insert(at, BASELINE)
     started = time.monotonic()
     try:
         with procs.favoured(PRIORITY) as priority:
             log.info("running at %s", priority)
-            results = asyncio.run(run(plan, names, raw))
+            results = asyncio.run(run(plan, names, raw, base))
     except (KeyboardInterrupt, asyncio.CancelledError):
         log.error("interrupted: every child process was stopped, nothing written")
         return 130
     results["environment"]["priority"] = priority
+    if base is not None:
+        results["baseline"] = {"ref": args.baseline, "commit": commit, "label": base.name}
     if (commit := _environment()["commit"]) != results["environment"]["commit"]:
         # Others may change the tree during a run: then say which code was measured.
         results["environment"]["commit"] += f" (at the end: {commit})"

@@ -45,6 +45,8 @@ class Target:
     server: procs.Child
     loadgen_target: dict[str, Any]
     mutation_tasks: list[dict[str, Any]] = field(default_factory=list)
+    # Worker processes (``serve --workers N``): more than one spans both cores.
+    workers: int = 1
 
 
 async def server_counters(target: Target) -> dict[str, float]:
@@ -198,16 +200,18 @@ for i in range(int(sys.argv[1])):
 """
 
 
-async def _create_users(env: dict[str, str], limit: float = 120.0) -> list[dict[str, Any]]:
+async def _create_users(
+    env: dict[str, str], build: Build, limit: float = 120.0
+) -> list[dict[str, Any]]:
     process = await asyncio.create_subprocess_exec(
-        PYTHON,
+        build.python,
         "-c",
         _CREATE_USERS,
         str(MEMBERS),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         env={**os.environ, **env},
-        cwd=REPO,
+        cwd=build.repo,
     )
     try:
         out, err = await asyncio.wait_for(process.communicate(), limit)
@@ -357,42 +361,88 @@ async def _wait_ready(child: procs.Child, port: int, limit: float = 60.0) -> Non
     raise TimeoutError(f"TaskBell not ready on {port}:\n{child.log_tail()}")
 
 
+@dataclass(frozen=True)
+class Build:
+    """Which TaskBell to run: this checkout, or a baseline commit's own tree and venv."""
+
+    python: str = PYTHON
+    repo: Path = REPO
+    # Shown in the target's label ("" for this checkout).
+    name: str = ""
+
+
+THIS_CHECKOUT = Build()
+
+
+async def _workers_started(child: procs.Child, workers: int, limit: float = 60.0) -> list[int]:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        pids = procs.children(child.pid)
+        if len(pids) >= workers:
+            return pids
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"{workers} workers never started:\n{child.log_tail()}")
+
+
 @contextlib.asynccontextmanager
-async def taskbell(log_dir: Path, backend: str, crowd: int = 0) -> AsyncIterator[Target]:
+async def taskbell(
+    log_dir: Path,
+    backend: str,
+    crowd: int = 0,
+    *,
+    workers: int = 1,
+    build: Build = THIS_CHECKOUT,
+) -> AsyncIterator[Target]:
     """``python -m taskbell serve`` on core 0, on "postgres" (+ Redis) or "sqlite" (+ memory);
-    with ``crowd``, that many more members of project P for S7."""
+    with ``crowd``, that many more members of project P for S7.
+
+    With ``workers`` > 1 it is ``serve --workers N`` on both cores (the load
+    generator shares core 1), its CPU counted over every worker.
+    """
     database = _postgres_database() if backend == "postgres" else _sqlite_database()
     async with database as database_url:
         env = {
             "TASKBELL_DATABASE_URL": database_url,
             "TASKBELL_BROADCAST_URL": REDIS_URL if backend == "postgres" else "memory://",
         }
-        users = await _create_users(env)
+        users = await _create_users(env, build)
         port = free_port()
-        name = f"taskbell-{backend}"
+        suffix = f"-w{workers}" if workers > 1 else ""
+        name = f"taskbell-{backend}{suffix}" + (f"-{build.name}" if build.name else "")
+        argv = [build.python, "-m", "taskbell", "serve", "--port", str(port)]
+        if workers > 1:
+            argv += ["--workers", str(workers)]
         child = await procs.start(
             name,
-            [PYTHON, "-m", "taskbell", "serve", "--port", str(port)],
-            core=procs.SERVER_CORE,
+            argv,
+            core=procs.SERVER_CORE if workers == 1 else "0,1",
             log_dir=log_dir,
             env=env,
-            cwd=REPO,
+            cwd=build.repo,
         )
         try:
             await _wait_ready(child, port)
+            worker_pids = await _workers_started(child, workers) if workers > 1 else []
             mutation_tasks = await _seed(port, users, mutation_projects=backend == "postgres")
             crowd_tokens = await _create_crowd(env, crowd) if crowd else []
             label = "TaskBell PG+Redis" if backend == "postgres" else "TaskBell SQLite+memory"
+            if workers > 1:
+                label += f", {workers} workers"
+            if build.name:
+                label += f" at {build.name}"
+            key = f"taskbell_{backend}" + (f"_w{workers}" if workers > 1 else "")
             yield Target(
-                f"taskbell_{backend}",
+                "taskbell_baseline" if build.name else key,
                 label,
                 child,
                 {
                     "kind": "taskbell",
                     "wsUrl": f"ws://127.0.0.1:{port}/graphql",
                     "httpUrl": f"http://127.0.0.1:{port}",
-                    "statsUrl": f"http://127.0.0.1:{port}/ws/stats",
+                    # Each worker counts only its own sockets: then the probe events decide.
+                    "statsUrl": f"http://127.0.0.1:{port}/ws/stats" if workers == 1 else None,
                     "serverPid": child.pid,
+                    "serverPids": [child.pid, *worker_pids],
                     "clockTicks": procs.CLOCK_TICKS,
                     "tokens": [user["token"] for user in users],
                     "crowdTokens": crowd_tokens,
@@ -402,6 +452,7 @@ async def taskbell(log_dir: Path, backend: str, crowd: int = 0) -> AsyncIterator
                     "tasks": _trigger_tasks(),
                 },
                 mutation_tasks,
+                workers,
             )
         finally:
             await child.stop()

@@ -22,10 +22,13 @@ from taskbell.realtime.presence import Presence
 from taskbell.realtime.stats import Stats
 from taskbell.runtime import Runtime
 from taskbell.services.presence import members_of
+from taskbell.services.users import watching_revocations
 from taskbell.services.vapid import VapidKeys
+from taskbell.token_cache import TokenCache
 from taskbell.web import graphql, routes, unsubscribe
 from taskbell.web.limits import BodySizeLimit
 from taskbell.web.origins import OriginPolicy
+from taskbell.web.socket_route import SocketRoute
 from taskbell.web.streams import HttpSubscriptions
 
 
@@ -50,6 +53,7 @@ def build_runtime(settings: Settings) -> Runtime:
         presence=Presence(settings, hub, prefix, lambda ids: members_of(sessions, ids)),
         vapid=VapidKeys(settings, sessions),
         jwt=JwtVerifier.from_settings(settings),
+        tokens=TokenCache(settings.token_cache_size, settings.token_cache_seconds, hub.connected),
     )
     register_runtime_channels(rt)
     return rt
@@ -62,7 +66,8 @@ async def running(rt: Runtime) -> AsyncIterator[Runtime]:
     await rt.outbox.start()
     await rt.presence.start()
     try:
-        yield rt
+        async with watching_revocations(rt):
+            yield rt
     finally:
         await rt.presence.stop()
         await rt.outbox.stop()
@@ -87,13 +92,15 @@ def create_app(settings: Settings) -> FastAPI:
         telemetry={"tracing": telemetry, "metrics": telemetry, "logs": telemetry},
     )
     app.add_middleware(HttpSubscriptions)
+    app.add_middleware(SocketRoute)  # WebSockets skip FastAPI's router (web.socket_route)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(OriginPolicy, allowed_origins=settings.allowed_origins)
     app.state.runtime = rt
     schema = api.build_schema(settings)
     groups = Groups(schema, rt, api.LIVE_FIELDS, api.query_limit_rules(settings))
     app.state.groups = groups  # the realtime core's entry point for every transport
-    app.include_router(graphql.create_router(schema, rt, groups), prefix="/graphql")
+    app.state.graphql_view = graphql.create_router(schema, rt, groups)
+    app.include_router(app.state.graphql_view, prefix="/graphql")
     app.include_router(routes.router)
     app.include_router(unsubscribe.router)
     app.mount("/static", StaticFiles(directory=routes.STATIC_DIR), name="static")

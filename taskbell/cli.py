@@ -26,6 +26,12 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="apply migrations, then serve")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--workers",
+        type=_worker_count,
+        default=1,
+        help="worker processes sharing the port (needs a redis:// or postgres:// broker)",
+    )
 
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True)
@@ -55,6 +61,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _worker_count(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -80,11 +93,18 @@ def main(argv: list[str] | None = None) -> int:
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from taskbell.app import create_app
+    from taskbell.web import workers
     from taskbell.web.server import serve
 
+    if refused := workers.refusal(settings, args.workers):
+        print(f"error: {refused}", file=sys.stderr)
+        return 2
     migrate.upgrade(settings.database_url)
     base = f"http://{args.host}:{args.port}"
     print(f"TaskBell on {base}/  GraphiQL: {base}/graphql", file=sys.stderr)
+    if args.workers > 1:
+        print(f"{args.workers} worker processes", file=sys.stderr)
+        return workers.serve_workers(settings, args.host, args.port, args.workers)
     serve(create_app(settings), args.host, args.port)
     return 0
 

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     # A fixed size bounds memory per socket and lets a stalled reader show up as
     # a blocked send instead of megabytes quietly queued in the kernel.
     socket_send_buffer_bytes: int = 128 * 1024
+    # permessage-deflate costs ~45 KiB of zlib state per socket, and grouped events are
+    # written uncompressed anyway (taskbell.web.uvicorn_direct): off unless asked for.
+    ws_per_message_deflate: bool = False
     # WebSocket pings; a peer that misses a pong for as long is dropped (uvicorn, 1011).
     ws_ping_interval_seconds: float = 20.0
     # Time in-flight requests get to finish on shutdown.
@@ -103,6 +106,10 @@ class Settings(BaseSettings):
     jwt_audience: str | None = None
     # A token naming an unknown `kid` refetches the JWKS, but at most this often.
     jwks_refetch_interval_seconds: float = Field(default=30.0, ge=0)
+    # Tokens each process remembers as checked (taskbell.token_cache); 0 turns it off.
+    token_cache_size: int = Field(default=10_000, ge=0)
+    # The longest an entry is trusted without reading the database again; 0 turns it off.
+    token_cache_seconds: float = Field(default=60.0, ge=0)
 
     # Presence (taskbell.realtime.presence): diffs at most once per interval per project;
     # a member stays online for the grace after their last connection closes; an editing

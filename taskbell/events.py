@@ -146,8 +146,15 @@ def presence_channel(prefix: str) -> str:
     return f"{prefix}presence"
 
 
+# Field names per message type: ``dataclasses.asdict`` deep-copies every value (a datetime
+# through copy.deepcopy), which cost 40-60 us a message, ten messages per status change.
+_FIELDS: dict[type[Message], tuple[str, ...]] = {
+    cls: tuple(f.name for f in dataclasses.fields(cls)) for cls in _TYPES.values()
+}
+
+
 def encode(message: Message) -> str:
-    body = dataclasses.asdict(message)
+    body = {name: getattr(message, name) for name in _FIELDS[type(message)]}
     if isinstance(message, TaskStatusChanged):
         body["old_status"] = message.old_status.value
         body["new_status"] = message.new_status.value

@@ -41,6 +41,11 @@ class Metrics:
             "Sockets closed for not reading (4413).",
             registry=self.registry,
         )
+        self.token_cache_hits = Counter(
+            "taskbell_token_cache_hits",
+            "Bearer tokens answered from the process's token cache (no database read).",
+            registry=self.registry,
+        )
         self.mutation_seconds = Histogram(
             "taskbell_mutation_seconds",
             "updateTaskStatus latency.",

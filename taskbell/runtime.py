@@ -16,6 +16,7 @@ from taskbell.ratelimit import Throttle
 from taskbell.realtime.hub import Hub
 from taskbell.realtime.stats import Stats
 from taskbell.services.vapid import VapidKeys
+from taskbell.token_cache import TokenCache
 
 if TYPE_CHECKING:  # the tracker's module needs services, which need this one
     from taskbell.realtime.presence import Presence
@@ -39,3 +40,5 @@ class Runtime:
     vapid: VapidKeys
     # Host apps' JWTs; None when they are not enabled (then they are bad tokens).
     jwt: JwtVerifier | None = None
+    # Tokens already checked (taskbell.token_cache); None: every request reads the database.
+    tokens: TokenCache | None = None

@@ -115,6 +115,10 @@ class Hub:
     async def ping(self) -> bool:
         return bool(await self._backend.ping())
 
+    def connected(self) -> bool:
+        """Whether the link to the broker is up now (no round trip)."""
+        return bool(self._backend.healthy)
+
     async def publish(self, channel: str, message: events.Message) -> bool:
         """Publish one message after commit (see ``publish_many``)."""
         return await self.publish_many([(channel, message)])

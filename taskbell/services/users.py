@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Collection
+from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,7 +13,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from taskbell import auth, events, jwts, models
+from taskbell import auth, events, jwts, models, token_cache
 from taskbell.config import DEFAULT_TOKEN_TTL_SECONDS
 from taskbell.db import Sessions
 from taskbell.errors import BadUserInput, Unauthenticated
@@ -162,20 +163,38 @@ async def authenticate(rt: Runtime, token: str | None) -> Identity | None:
     """Resolve a bearer token (opaque, or a host app's JWT) to its live user, or None.
 
     Expired, revoked and unknown tokens are all just None, and so is every JWT
-    when JWT sign-in is not configured.
+    when JWT sign-in is not configured. A token this process checked recently
+    costs no read (``taskbell.token_cache``); a JWT's signature and claims are
+    still verified every time.
     """
     if not token:
         return None
     digest = auth.token_digest(token)
-    if not jwts.looks_like_jwt(token):  # opaque tokens never contain a dot
-        return await _identity(rt.sessions, await _live_token(rt.sessions, digest))
-    claims = await rt.jwt.verify(token) if rt.jwt is not None else None
-    if claims is None:
-        return None
+    is_jwt = jwts.looks_like_jwt(token)  # opaque tokens never contain a dot
+    claims = None
+    if is_jwt:
+        claims = await rt.jwt.verify(token) if rt.jwt is not None else None
+        if claims is None:
+            return None
+    cache = rt.tokens
+    if cache is not None and (entry := cache.get(digest)) is not None:
+        if _stale_use(entry.last_used_at):
+            entry.last_used_at = await _touch(rt.sessions, entry.identity.token_id)
+        rt.metrics.token_cache_hits.inc()
+        return entry.identity
+    generation = cache.generation if cache is not None else 0
     row = await _live_token(rt.sessions, digest)
-    if row is None and await _first_sight(rt.sessions, claims, digest):
+    if row is None and claims is not None and await _first_sight(rt.sessions, claims, digest):
         row = await _live_token(rt.sessions, digest)
-    return await _identity(rt.sessions, row)
+    if row is None:
+        return None
+    last_used_at = row.last_used_at
+    if _stale_use(last_used_at):
+        last_used_at = await _touch(rt.sessions, row.token_id)
+    identity = _identity(row)
+    if cache is not None:
+        cache.put(digest, identity, last_used_at, generation)
+    return identity
 
 
 async def _live_token(sessions: Sessions, digest: str) -> _TokenRow | None:
@@ -184,14 +203,20 @@ async def _live_token(sessions: Sessions, digest: str) -> _TokenRow | None:
         return result.first()
 
 
-async def _identity(sessions: Sessions, row: _TokenRow | None) -> Identity | None:
-    """The identity for a live token row (recording its use, at most once a minute)."""
-    if row is None:
-        return None
+def _stale_use(last_used_at: datetime | None) -> bool:
+    """Whether the token's use is due to be recorded again (at most once a minute)."""
+    return last_used_at is None or utcnow() - last_used_at > LAST_USED_GRANULARITY
+
+
+async def _touch(sessions: Sessions, token_id: int) -> datetime:
     now = utcnow()
-    if row.last_used_at is None or now - row.last_used_at > LAST_USED_GRANULARITY:
-        async with sessions.transaction() as connection:
-            await connection.execute(_TOUCH_TOKEN, {"token_id": row.token_id, "now": now})
+    async with sessions.transaction() as connection:
+        await connection.execute(_TOUCH_TOKEN, {"token_id": token_id, "now": now})
+    return now
+
+
+def _identity(row: _TokenRow) -> Identity:
+    """The identity for a live token row."""
     user = models.User(
         id=row.user_id,
         email=row.email,
@@ -288,17 +313,32 @@ def _jwt_name(name: str | None) -> str:
 
 
 async def revoke_token(rt: Runtime, identity: Identity) -> None:
-    """Revoke the token; subscriptions opened with it end, on every process."""
+    """Revoke the token; subscriptions opened with it end, and every process forgets it."""
     async with rt.sessions.begin() as session:
         await session.execute(
             update(models.ApiToken)
             .where(models.ApiToken.id == identity.token_id, models.ApiToken.revoked_at.is_(None))
             .values(revoked_at=utcnow())
         )
-    await rt.hub.publish(
-        events.user_channel(rt.channel_prefix, identity.user.id),
-        events.TokenRevoked(user_id=identity.user.id, token_id=identity.token_id),
+    if rt.tokens is not None:
+        rt.tokens.forget_token(identity.token_id)  # this process at once, before any reply
+    revoked = events.TokenRevoked(user_id=identity.user.id, token_id=identity.token_id)
+    await rt.hub.publish_many(
+        [
+            (events.user_channel(rt.channel_prefix, identity.user.id), revoked),
+            (token_cache.token_channel(rt.channel_prefix), revoked),
+        ]
     )
+
+
+@contextlib.asynccontextmanager
+async def watching_revocations(rt: Runtime) -> AsyncIterator[None]:
+    """Keep the process's token cache in step with revocations made on any process."""
+    if rt.tokens is None or not rt.tokens.enabled:
+        yield
+        return
+    async with rt.hub.watch([token_cache.token_channel(rt.channel_prefix)], rt.tokens):
+        yield
 
 
 async def live_token_ids(session: AsyncSession, token_ids: Collection[int]) -> set[int]:

@@ -28,7 +28,7 @@ from taskbell.web.graphql_http import GraphQLOverHTTPRouter
 from taskbell.web.protocols import LegacyWSHandler, TransportWSHandler
 
 
-def _request_id(connection: HTTPConnection) -> str:
+def request_id(connection: HTTPConnection) -> str:
     return connection.headers.get("x-request-id") or uuid.uuid4().hex[:16]
 
 
@@ -39,7 +39,7 @@ async def get_context(connection: HTTPConnection) -> Context:
     if connection.scope["type"] == "http":
         token = auth.bearer_token(connection.headers.get("authorization"))
         identity = await users.authenticate(rt, token)
-    return Context(rt, identity, _request_id(connection))
+    return Context(rt, identity, request_id(connection))
 
 
 class TaskBellRouter(GraphQLOverHTTPRouter):

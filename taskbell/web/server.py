@@ -11,6 +11,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
+from taskbell.config import Settings
 from taskbell.runtime import Runtime
 from taskbell.web.uvicorn_direct import DirectFramesProtocol, DirectStreamProtocol
 
@@ -45,6 +46,7 @@ def server_config(app: FastAPI, host: str, port: int, **options: Any) -> uvicorn
         ws=DirectFramesProtocol,
         http=DirectStreamProtocol,
         ws_max_size=settings.max_message_bytes,
+        ws_per_message_deflate=settings.ws_per_message_deflate,
         ws_ping_interval=settings.ws_ping_interval_seconds,
         ws_ping_timeout=settings.ws_ping_interval_seconds,
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
@@ -63,15 +65,28 @@ class QuietWebSocketAccepts(logging.Filter):
         return not (isinstance(record.msg, str) and record.msg.endswith('" [accepted]'))
 
 
-def serve(app: FastAPI, host: str, port: int) -> None:
+def worker_socket(settings: Settings, host: str, port: int) -> socket.socket:
+    """One of several listening sockets on the same port (SO_REUSEPORT), one per worker:
+    the kernel spreads new connections over them, and no worker wakes for another's."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.create_server((host, port), family=family, backlog=2048, reuse_port=True)
+    _send_buffer(settings, listener)
+    return listener
+
+
+def _send_buffer(settings: Settings, listener: socket.socket) -> None:
+    if settings.socket_send_buffer_bytes:
+        # Accepted connections inherit the listening socket's buffer size (Linux).
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, settings.socket_send_buffer_bytes)
+
+
+def serve(app: FastAPI, host: str, port: int, listener: socket.socket | None = None) -> None:
+    """Serve until SIGTERM, on ``listener`` (a worker's) or a socket bound here."""
     rt: Runtime = app.state.runtime
     config = server_config(app, host, port)
     if rt.settings.log_level.upper() != "DEBUG":
         logging.getLogger("uvicorn.error").addFilter(QuietWebSocketAccepts())
-    listener = config.bind_socket()
-    if rt.settings.socket_send_buffer_bytes:
-        # Accepted connections inherit the listening socket's buffer size (Linux).
-        listener.setsockopt(
-            socket.SOL_SOCKET, socket.SO_SNDBUF, rt.settings.socket_send_buffer_bytes
-        )
+    if listener is None:
+        listener = config.bind_socket()
+        _send_buffer(rt.settings, listener)
     GracefulServer(config, rt).run(sockets=[listener])

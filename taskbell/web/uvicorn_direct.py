@@ -149,13 +149,23 @@ class DirectStream:
 
 
 class DirectFramesProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's WebSocket protocol, offering the app a ``DirectSocket`` in the scope."""
+    """uvicorn's WebSocket protocol, offering the app a ``DirectSocket`` in the scope.
+
+    Once the handshake is answered it lets go of the parsed handshake request and
+    response (about 5 KiB per socket, never read again); the ASGI scope keeps the
+    headers the app reads.
+    """
 
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)
         scope = getattr(self, "scope", None)  # absent when the handshake was refused
         if scope is not None:
             scope["extensions"][SOCKET_EXTENSION] = DirectSocket(self)
+
+    async def send(self, message: Any) -> None:
+        await super().send(message)
+        if message["type"] == "websocket.accept" and self.handshake_complete:
+            self.request = self.response = None  # type: ignore[assignment]
 
 
 class DirectStreamProtocol(HttpToolsProtocol):

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from taskbell import auth, models
 from taskbell.app import build_runtime, running
@@ -25,15 +25,6 @@ async def jwt_rt(database_url: str) -> AsyncIterator[Runtime]:
     settings = settings_for(database_url, jwt_secret=HS256_SECRET, jwt_issuer=ISSUER)
     async with running(build_runtime(settings)) as runtime:
         yield runtime
-
-
-async def _expire(rt: Runtime, token_id: int) -> None:
-    async with rt.sessions.begin() as session:
-        await session.execute(
-            update(models.ApiToken)
-            .where(models.ApiToken.id == token_id)
-            .values(expires_at=utcnow() - timedelta(seconds=1))
-        )
 
 
 async def _host_user(rt: Runtime, subject: str) -> models.User | None:
@@ -65,15 +56,21 @@ async def test_an_issued_token_carries_its_expiry_into_the_identity(
 async def test_an_expired_token_is_refused_and_no_longer_live(
     rt: Runtime, make_user: MakeUser
 ) -> None:
-    """Once past expires_at, authenticate says nobody and live_token_ids drops the token."""
+    """Once past expires_at, authenticate says nobody (though it had the token cached) and
+    live_token_ids drops the token."""
     async with rt.sessions.begin() as session:
-        token = await users.issue_token(session, (await make_user()).id)
-    identity = await users.authenticate(rt, token)
+        issued = await users.issue(session, (await make_user()).id, 2)
+    identity = await users.authenticate(rt, issued.token)
     assert identity is not None
+    assert await users.authenticate(rt, issued.token) == identity  # now served from the cache
+    assert rt.tokens is not None
+    assert len(rt.tokens) == 1
     async with rt.sessions() as session:
         assert await users.live_token_ids(session, [identity.token_id]) == {identity.token_id}
-    await _expire(rt, identity.token_id)
-    assert await users.authenticate(rt, token) is None
+    async with asyncio.timeout(10):
+        while utcnow() <= issued.expires_at:  # noqa: ASYNC110  # waiting for the clock itself
+            await asyncio.sleep(0.05)
+    assert await users.authenticate(rt, issued.token) is None
     async with rt.sessions() as session:
         assert await users.live_token_ids(session, [identity.token_id]) == set()
 

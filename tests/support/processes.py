@@ -182,6 +182,8 @@ class TaskBellProcess:
     # How to run `taskbell`: this interpreter with the working tree, unless told otherwise
     # (an installed console script, say).
     command: tuple[str, ...] = (sys.executable, "-m", "taskbell")
+    # More `taskbell serve` options (`--workers 2`, say).
+    serve_args: tuple[str, ...] = ()
 
     @property
     def base_url(self) -> str:
@@ -206,7 +208,7 @@ class TaskBellProcess:
         with self.log_path.open("ab") as log:  # the child keeps it
             self.process = await asyncio.create_subprocess_exec(
                 *self.command, "serve", "--host", HOST, "--port", str(self.port),
-                cwd=self.workdir, env=self.env, stdout=log, stderr=log,
+                *self.serve_args, cwd=self.workdir, env=self.env, stdout=log, stderr=log,
             )  # fmt: skip
         try:
             await self.wait_ready()

@@ -1,0 +1,21 @@
+"""uvicorn as TaskBell configures it: compression only when the operator asks for it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from taskbell.app import create_app
+from taskbell.config import Settings
+from taskbell.web.server import server_config
+
+
+@pytest.mark.parametrize("wanted", [False, True])
+def test_permessage_deflate_follows_the_setting(tmp_path: Path, wanted: bool) -> None:
+    """Off by default (TASKBELL_WS_PER_MESSAGE_DEFLATE=false); on when set."""
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'c.db'}", ws_per_message_deflate=wanted
+    )
+    assert Settings().ws_per_message_deflate is False
+    assert server_config(create_app(settings), "127.0.0.1", 0).ws_per_message_deflate is wanted
