@@ -1,6 +1,6 @@
 """Shared by every test layer: the rule for tests that need something missing (PostgreSQL,
 Redis, a browser, Node.js): skip, but fail under CI=true; and an HTTP client for the layers
-whose tests run against one `server` (e2e, browser)."""
+whose tests run against one `server` (e2e, browser); the push service Web Push tests send to."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pytest
 import pytest_asyncio
 
 from tests.support.processes import TaskBellProcess
+from tests.support.push_receiver import PushService
 
 RequireService = Callable[[str, str, int], None]
 
@@ -50,6 +51,17 @@ async def http(server: TaskBellProcess) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client for the test's `server`, which the layer's conftest provides."""
     async with server.client() as client:
         yield client
+
+
+@pytest_asyncio.fixture
+async def push_service() -> AsyncIterator[PushService]:
+    """A real push service on 127.0.0.1 that checks VAPID and decrypts (Web Push tests)."""
+    started = PushService()
+    await started.start()
+    try:
+        yield started
+    finally:
+        await started.stop()
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

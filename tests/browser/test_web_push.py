@@ -4,7 +4,7 @@
 A real push travels server -> push service (tests/support/push_receiver.py, which decrypts
 it as the browser would) -> the service worker, through CDP's
 ``ServiceWorker.deliverPushMessage``: Chromium's own PushManager.subscribe needs the
-vendor's push service, which this machine cannot reach.
+vendor's push push_service, which this machine cannot reach.
 """
 
 from __future__ import annotations
@@ -60,16 +60,6 @@ async def server(tmp_path: Path, seeded: tuple[Path, Demo]) -> AsyncIterator[Ser
         yield running
 
 
-@pytest_asyncio.fixture
-async def service() -> AsyncIterator[PushService]:
-    started = PushService()
-    await started.start()
-    try:
-        yield started
-    finally:
-        await started.stop()
-
-
 async def test_the_service_worker_is_served_at_the_root_as_javascript(
     http: httpx.AsyncClient,
 ) -> None:
@@ -81,20 +71,20 @@ async def test_the_service_worker_is_served_at_the_root_as_javascript(
 
 
 async def test_a_push_becomes_a_system_notification_through_the_service_worker(
-    server: Server, demo: Demo, api: ApiAs, new_page: NewPage, service: PushService
+    server: Server, demo: Demo, api: ApiAs, new_page: NewPage, push_service: PushService
 ) -> None:
     """Alice's change, pushed to Bob's (stand-in) push service and decrypted there, delivered
     to the page's service worker: a notification with the push's title and body."""
     alice, bob = demo.users["alice"], demo.users["bob"]
-    browser = service.browser("bob")
+    browser = push_service.browser("bob")
     done = await api(bob).execute(
         REGISTER, endpoint=browser.endpoint, p256dh=browser.p256dh, auth=browser.auth
     )
     assert done.ok() == {"registerPushSubscription": True}
     task = (await task_ids(api(alice)))["Set up analytics"]
     await move(api(alice), task, "IN_PROGRESS")  # Bob has no tab open: it is pushed
-    await service.wait_for(lambda s: len(s.payloads("bob")) == 1)
-    [payload] = service.payloads("bob")
+    await push_service.wait_for(lambda s: len(s.payloads("bob")) == 1)
+    [payload] = push_service.payloads("bob")
 
     page = await new_page("bob", permissions=["notifications"])
     await sign_in(page, server.base_url, bob.email)
@@ -145,7 +135,7 @@ async def test_enable_push_asks_for_permission_only_when_clicked(
     server: Server, demo: Demo, new_page: NewPage, console: ConsoleWatch
 ) -> None:
     """Signed in, the worker registered and the button shown: no request yet. A click asks
-    once; subscribing then needs the vendor's push service, so the page says it could not."""
+    once; subscribing then needs the vendor's push push_service, so the page says it could not."""
     page = await new_page("carol", permissions=["notifications"])
     await page.add_init_script(COUNT_PERMISSION_REQUESTS)
     await sign_in(page, server.base_url, demo.users["carol"].email)
@@ -155,7 +145,7 @@ async def test_enable_push_asks_for_permission_only_when_clicked(
     assert await page.evaluate(WORKER_READY) == "activated"
     assert await page.evaluate("window.asked") == 0
 
-    # Chromium logs why it refuses PushManager.subscribe here (no push service, incognito).
+    # Chromium logs why it refuses PushManager.subscribe here (no push push_service, incognito).
     with console.expecting(PUSH_REFUSED):
         await button.click()
         await expect(page.locator("#banner")).to_contain_text("Push could not be enabled")

@@ -84,16 +84,6 @@ async def database(stack: Stack) -> AsyncIterator[AsyncEngine]:
         await engine.dispose()
 
 
-@pytest_asyncio.fixture
-async def service() -> AsyncIterator[PushService]:
-    started = PushService()
-    await started.start()
-    try:
-        yield started
-    finally:
-        await started.stop()
-
-
 async def register(as_user: Api, browser: Browser) -> None:
     done = await as_user.execute(
         REGISTER, endpoint=browser.endpoint, p256dh=browser.p256dh, auth=browser.auth
@@ -144,18 +134,18 @@ def finished(rows: list[dict[str, Any]], count: int) -> bool:
 
 
 async def test_a_change_by_another_member_reaches_a_disconnected_member_as_one_push(
-    api: ApiFactory, team: Team, service: PushService
+    api: ApiFactory, team: Team, push_service: PushService
 ) -> None:
     """Bob is not connected: Alice's change reaches his browser once, checked and decrypted,
     with title, body (the Notification's message), url and notificationId."""
     owner, member = api(team.owner.token), api(team.member.token)
-    browser = service.browser("bob")
+    browser = push_service.browser("bob")
     await register(member, browser)
     await register(member, browser)  # idempotent: still one subscription
 
     (await owner.update_status(team.task, "IN_PROGRESS")).ok()
-    await service.wait_for(lambda s: len(s.at("bob")) == 1)
-    [pushed] = service.at("bob")
+    await push_service.wait_for(lambda s: len(s.at("bob")) == 1)
+    [pushed] = push_service.at("bob")
     assert pushed.problem is None
     [note_id] = await notification_ids(member)
     assert pushed.payload == {
@@ -169,46 +159,48 @@ async def test_a_change_by_another_member_reaches_a_disconnected_member_as_one_p
     assert team.project_name in (pushed.payload or {})["title"]
     assert pushed.ttl is not None
     assert pushed.ttl >= 3600
-    assert pushed.claims["aud"] == service.origin
+    assert pushed.claims["aud"] == push_service.origin
     assert pushed.claims["sub"] == "mailto:taskbell@localhost"
     public_key = (await member.execute(PUBLIC_KEY)).ok()["webPushPublicKey"]
     assert pushed.vapid_key == public_key
 
     (await owner.update_status(team.task, "COMPLETED")).ok()
-    await service.wait_for(lambda s: len(s.at("bob")) == 2)
-    assert [p["notificationId"] for p in service.payloads("bob")] == await notification_ids(member)
+    await push_service.wait_for(lambda s: len(s.at("bob")) == 2)
+    assert [p["notificationId"] for p in push_service.payloads("bob")] == await notification_ids(
+        member
+    )
 
 
 async def test_the_actor_gets_no_push_for_their_own_change(
-    api: ApiFactory, team: Team, service: PushService
+    api: ApiFactory, team: Team, push_service: PushService
 ) -> None:
     """Pushes carry Notifications, and nobody is notified of their own change."""
     owner, member = api(team.owner.token), api(team.member.token)
-    await register(owner, service.browser("alice"))
-    await register(member, service.browser("bob"))
+    await register(owner, push_service.browser("alice"))
+    await register(member, push_service.browser("bob"))
     (await owner.update_status(team.task, "IN_REVIEW")).ok()
-    await service.wait_for(lambda s: len(s.at("bob")) == 1)
+    await push_service.wait_for(lambda s: len(s.at("bob")) == 1)
     (await member.update_status(team.task, "COMPLETED")).ok()
-    await service.wait_for(lambda s: len(s.at("alice")) == 1)
-    assert len(service.at("bob")) == 1
+    await push_service.wait_for(lambda s: len(s.at("alice")) == 1)
+    assert len(push_service.at("bob")) == 1
 
 
 @pytest.mark.parametrize("status", [404, 410])
 async def test_gone_removes_the_subscription_and_nothing_more_is_sent_to_it(
-    api: ApiFactory, team: Team, service: PushService, status: int
+    api: ApiFactory, team: Team, push_service: PushService, status: int
 ) -> None:
     """404/410 once: no retry, the subscription is gone; Bob's other browser still gets
     pushes."""
     owner, member = api(team.owner.token), api(team.member.token)
-    gone, other = service.browser("gone", status), service.browser("other")
+    gone, other = push_service.browser("gone", status), push_service.browser("other")
     await register(member, gone)
     await register(member, other)
 
     (await owner.update_status(team.task, "IN_PROGRESS")).ok()
-    await service.wait_for(lambda s: len(s.at("gone")) == 1 and len(s.at("other")) == 1)
+    await push_service.wait_for(lambda s: len(s.at("gone")) == 1 and len(s.at("other")) == 1)
     (await owner.update_status(team.task, "COMPLETED")).ok()
-    await service.wait_for(lambda s: len(s.at("other")) == 2)
-    assert [p.answered for p in service.at("gone")] == [status]
+    await push_service.wait_for(lambda s: len(s.at("other")) == 2)
+    assert [p.answered for p in push_service.at("gone")] == [status]
     # Unregistering it now finds nothing: the 410 removed it.
     removed = await member.execute(UNREGISTER, endpoint=gone.endpoint)
     assert removed.ok() == {"unregisterPushSubscription": False}
@@ -218,51 +210,51 @@ async def test_gone_removes_the_subscription_and_nothing_more_is_sent_to_it(
 
 
 async def test_rate_limits_and_server_errors_are_retried_then_delivered_once(
-    api: ApiFactory, team: Team, service: PushService, database: AsyncEngine
+    api: ApiFactory, team: Team, push_service: PushService, database: AsyncEngine
 ) -> None:
     """429, then 500, then 201: three attempts of one message, one push delivered."""
     owner, member = api(team.owner.token), api(team.member.token)
-    browser = service.browser("busy", 429, 500)
+    browser = push_service.browser("busy", 429, 500)
     await register(member, browser)
     (await owner.update_status(team.task, "IN_PROGRESS")).ok()
-    await service.wait_for(lambda s: len(s.at("busy")) == 3)
+    await push_service.wait_for(lambda s: len(s.at("busy")) == 3)
     [row] = await outbox_when(database, browser.endpoint, lambda rows: finished(rows, 1))
-    assert [p.answered for p in service.at("busy")] == [429, 500, 201]
-    assert all(p.problem is None for p in service.at("busy"))
+    assert [p.answered for p in push_service.at("busy")] == [429, 500, 201]
+    assert all(p.problem is None for p in push_service.at("busy"))
     assert row["attempts"] == 3
     assert row["delivered_at"] is not None
     [note_id] = await notification_ids(member)
-    assert [p["notificationId"] for p in service.payloads("busy")] == [note_id]
+    assert [p["notificationId"] for p in push_service.payloads("busy")] == [note_id]
 
 
 async def test_another_refusal_gives_up_at_once_with_the_answer_recorded(
-    api: ApiFactory, team: Team, service: PushService, database: AsyncEngine
+    api: ApiFactory, team: Team, push_service: PushService, database: AsyncEngine
 ) -> None:
     """400 (say, a payload the service will not take): one attempt, failed, kept; the
     subscription stays and the next change is pushed."""
     owner, member = api(team.owner.token), api(team.member.token)
-    browser = service.browser("picky", 400)
+    browser = push_service.browser("picky", 400)
     await register(member, browser)
     (await owner.update_status(team.task, "IN_PROGRESS")).ok()
     [row] = await outbox_when(database, browser.endpoint, lambda rows: finished(rows, 1))
     assert (row["attempts"], row["delivered_at"]) == (1, None)
     assert "400" in row["last_error"]
     (await owner.update_status(team.task, "COMPLETED")).ok()
-    await service.wait_for(lambda s: len(s.payloads("picky")) == 1)
-    assert [p.answered for p in service.at("picky")] == [400, 201]
+    await push_service.wait_for(lambda s: len(s.payloads("picky")) == 1)
+    assert [p.answered for p in push_service.at("picky")] == [400, 201]
 
 
 async def test_a_member_with_a_live_connection_gets_no_push(
-    api: ApiFactory, team: Team, service: PushService, sockets: Sockets, database: AsyncEngine,
+    api: ApiFactory, team: Team, push_service: PushService, sockets: Sockets, database: AsyncEngine,
     transport: str,
 ) -> None:  # fmt: skip
     """Disconnected, Bob gets a push; connected (any transport), he gets the notification
     live and no push; disconnected again, pushes resume."""
     owner, member = api(team.owner.token), api(team.member.token)
-    browser = service.browser("bob")
+    browser = push_service.browser("bob")
     await register(member, browser)
     (await owner.update_status(team.task, "IN_PROGRESS")).ok()
-    await service.wait_for(lambda s: len(s.at("bob")) == 1)
+    await push_service.wait_for(lambda s: len(s.at("bob")) == 1)
 
     async with sockets.subscribe(team.member.token, NOTIFICATION_RECEIVED, {}, transport) as live:
         (await owner.update_status(team.task, "IN_REVIEW")).ok()
@@ -273,21 +265,21 @@ async def test_a_member_with_a_live_connection_gets_no_push(
     assert "connected" in rows[1]["last_error"]
 
     (await owner.update_status(team.task, "COMPLETED")).ok()
-    await service.wait_for(lambda s: len(s.payloads("bob")) == 2)
+    await push_service.wait_for(lambda s: len(s.payloads("bob")) == 2)
     ids = await notification_ids(member)
     assert got["id"] == ids[1]
-    assert [p["notificationId"] for p in service.payloads("bob")] == [ids[0], ids[2]]
+    assert [p["notificationId"] for p in push_service.payloads("bob")] == [ids[0], ids[2]]
 
 
 async def test_push_off_sends_nothing(
-    api: ApiFactory, team: Team, service: PushService, database: AsyncEngine
+    api: ApiFactory, team: Team, push_service: PushService, database: AsyncEngine
 ) -> None:
     """users.push_enabled false: no message at all (another member still gets theirs)."""
     owner, member = api(team.owner.token), api(team.member.token)
-    browser = service.browser("bob")
+    browser = push_service.browser("bob")
     await register(member, browser)
     (await owner.update_status(team.task, "IN_PROGRESS")).ok()
-    await service.wait_for(lambda s: len(s.at("bob")) == 1)
+    await push_service.wait_for(lambda s: len(s.at("bob")) == 1)
 
     # updateNotificationPreferences(push:) is built on another branch; its column is this.
     async with database.begin() as connection:
@@ -304,45 +296,45 @@ async def test_push_off_sends_nothing(
             {"on": True, "id": int(team.member.id)},
         )
     (await owner.update_status(team.task, "TODO")).ok()
-    await service.wait_for(lambda s: len(s.at("bob")) == 2)
+    await push_service.wait_for(lambda s: len(s.at("bob")) == 2)
     ids = await notification_ids(member)
-    assert [p["notificationId"] for p in service.payloads("bob")] == [ids[0], ids[3]]
+    assert [p["notificationId"] for p in push_service.payloads("bob")] == [ids[0], ids[3]]
     assert len(await outbox_rows(database, browser.endpoint)) == 2
 
 
 async def test_registering_an_endpoint_again_moves_it_to_the_caller(
-    api: ApiFactory, team: Team, service: PushService, make_user: Callable[[str], Any]
+    api: ApiFactory, team: Team, push_service: PushService, make_user: Callable[[str], Any]
 ) -> None:
     """One browser, Bob's then Carol's: Alice's next change pushes Carol's notification only."""
     owner, member = api(team.owner.token), api(team.member.token)
     carol_user: User = await make_user("Carol")
     (await owner.execute(ADD_MEMBER, p=team.project_id, email=carol_user.email)).ok()
     carol = api(carol_user.token)
-    browser = service.browser("shared")
+    browser = push_service.browser("shared")
     await register(member, browser)
     await register(carol, browser)
 
     (await owner.update_status(team.task, "IN_PROGRESS")).ok()
-    await service.wait_for(lambda s: len(s.at("shared")) == 1)
+    await push_service.wait_for(lambda s: len(s.at("shared")) == 1)
     [carols] = await notification_ids(carol)
-    assert [p["notificationId"] for p in service.payloads("shared")] == [carols]
+    assert [p["notificationId"] for p in push_service.payloads("shared")] == [carols]
     assert (await member.execute(UNREGISTER, endpoint=browser.endpoint)).ok() == {
         "unregisterPushSubscription": False
     }
 
 
 async def test_the_vapid_key_is_kept_across_a_restart(
-    api: ApiFactory, team: Team, service: PushService, stack: Stack
+    api: ApiFactory, team: Team, push_service: PushService, stack: Stack
 ) -> None:
     """Generated once and kept in the database: the same key after a restart, and pushes
     still carry it (browsers' subscriptions are bound to it)."""
     member, owner = api(team.member.token), api(team.owner.token)
     before = (await member.execute(PUBLIC_KEY)).ok()["webPushPublicKey"]
-    await register(member, service.browser("bob"))
+    await register(member, push_service.browser("bob"))
     await stack.stop()
     await stack.start()
     assert (await member.execute(PUBLIC_KEY)).ok()["webPushPublicKey"] == before
     (await owner.update_status(team.task, "IN_PROGRESS")).ok()
-    await service.wait_for(lambda s: len(s.at("bob")) == 1)
-    assert service.at("bob")[0].vapid_key == before
-    assert service.at("bob")[0].problem is None
+    await push_service.wait_for(lambda s: len(s.at("bob")) == 1)
+    assert push_service.at("bob")[0].vapid_key == before
+    assert push_service.at("bob")[0].problem is None

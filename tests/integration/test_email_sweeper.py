@@ -12,7 +12,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import event as sa_event
 from sqlalchemy import select
 
 from taskbell import models
@@ -22,6 +21,7 @@ from taskbell.runtime import Runtime
 from taskbell.services import email_sweeper, notifications, preferences, tasks
 from taskbell.services.email_sweeper import EmailSweeper
 from tests.integration.conftest import MakeTeam, settings_for
+from tests.support.statements import counting_statements
 
 DELAY = 60.0
 STATUSES = [TaskStatus.IN_PROGRESS, TaskStatus.IN_REVIEW, TaskStatus.COMPLETED]
@@ -181,16 +181,8 @@ async def test_email_on_adds_no_statement_to_a_status_change(
     """The window opens in the UPDATE that bumps notification_seq: no statement of its own
     (5 on PostgreSQL, 8 on SQLite, as test_query_counts counts them without email)."""
     team = await make_team(size=6)
-    statements: list[str] = []
-
-    def record(*args: Any) -> None:
-        statements.append(args[2])
-
-    sa_event.listen(rt.engine.sync_engine, "before_cursor_execute", record)
-    try:
+    with counting_statements(rt) as statements:
         await tasks.update_task_status(rt, team.owner, team.task.id, TaskStatus.IN_REVIEW, None)
-    finally:
-        sa_event.remove(rt.engine.sync_engine, "before_cursor_execute", record)
     writes = [s for s in statements if not s.startswith("BEGIN")]
     assert len(writes) == (5 if rt.engine.dialect.name == "postgresql" else 8)
     for person in team.members:

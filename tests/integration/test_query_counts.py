@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
-from sqlalchemy import event
-
 from taskbell.api import build_schema
 from taskbell.domain import TaskStatus
 from taskbell.runtime import Runtime
@@ -15,6 +9,7 @@ from taskbell.schema.context import Context
 from taskbell.services import projects, tasks
 from taskbell.services.users import Identity
 from tests.integration.conftest import MakeTeam
+from tests.support.statements import counting_statements
 
 BOARD = """{
   projects {
@@ -26,20 +21,6 @@ BOARD = """{
     edges { node { message task { title } actor { name } project { name } } }
   }
 }"""
-
-
-@contextmanager
-def counting_statements(rt: Runtime) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def record(*args: Any) -> None:
-        statements.append(args[2])
-
-    event.listen(rt.engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(rt.engine.sync_engine, "before_cursor_execute", record)
 
 
 async def _board_statements(

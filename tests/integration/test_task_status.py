@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
-from sqlalchemy import event as sa_event
 from sqlalchemy import func, select
 
 from taskbell import events, models
@@ -15,6 +13,7 @@ from taskbell.errors import Conflict, Forbidden, NotFound
 from taskbell.runtime import Runtime
 from taskbell.services import tasks
 from tests.integration.conftest import MakeTeam, MakeUser
+from tests.support.statements import counting_statements
 
 
 async def _count(rt: Runtime, model: type[models.Base], **where: int) -> int:
@@ -200,15 +199,7 @@ async def test_status_change_takes_few_statements(rt: Runtime, make_team: MakeTe
     positions, notifications), one webhook enqueue, one push enqueue: whatever the team's
     size."""
     team = await make_team(size=6)
-    statements: list[str] = []
-
-    def record(*args: Any) -> None:
-        statements.append(args[2])
-
-    sa_event.listen(rt.engine.sync_engine, "before_cursor_execute", record)
-    try:
+    with counting_statements(rt) as statements:
         await tasks.update_task_status(rt, team.owner, team.task.id, TaskStatus.IN_REVIEW, None)
-    finally:
-        sa_event.remove(rt.engine.sync_engine, "before_cursor_execute", record)
     writes = [s for s in statements if not s.startswith("BEGIN")]
     assert len(writes) == (5 if rt.engine.dialect.name == "postgresql" else 8)

@@ -12,7 +12,7 @@ from taskbell.app import build_runtime, running
 from taskbell.runtime import Runtime
 from taskbell.services import users
 from tests.integration.conftest import MakeUser, settings_for
-from tests.integration.test_query_counts import counting_statements
+from tests.support.statements import counting_statements
 
 
 async def _token(rt: Runtime, make_user: MakeUser) -> str:

@@ -6,13 +6,10 @@ every delivery, against a real push service (tests/support/push_receiver.py)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from sqlalchemy import delete, func, select, update
-from sqlalchemy import event as sa_event
 
 from taskbell import models
 from taskbell.app import build_runtime, running
@@ -23,16 +20,7 @@ from taskbell.runtime import Runtime
 from taskbell.services import push, push_sender, tasks, vapid
 from tests.integration.conftest import MakeTeam, settings_for
 from tests.support.push_receiver import HANG, PushService
-
-
-@pytest_asyncio.fixture
-async def service() -> AsyncIterator[PushService]:
-    started = PushService()
-    await started.start()
-    try:
-        yield started
-    finally:
-        await started.stop()
+from tests.support.statements import counting_statements
 
 
 async def _stored_keys(rt: Runtime) -> list[str]:
@@ -84,8 +72,8 @@ def test_a_key_that_is_not_p256_is_refused_at_startup(tmp_path: Any) -> None:
         build_runtime(settings_for(url, vapid_private_key="not a key"))
 
 
-async def _register(rt: Runtime, user: models.User, service: PushService, name: str) -> int:
-    browser = service.browser(name)
+async def _register(rt: Runtime, user: models.User, push_service: PushService, name: str) -> int:
+    browser = push_service.browser(name)
     rt.settings.allow_private_destinations = True
     await push.register_subscription(rt, user.id, browser.endpoint, browser.p256dh, browser.auth)
     async with rt.sessions() as session:
@@ -109,30 +97,22 @@ async def _push_messages(rt: Runtime) -> list[models.OutboxMessage]:
 
 
 async def test_a_change_enqueues_one_message_per_subscription_of_members_with_push_on(
-    rt: Runtime, make_team: MakeTeam, service: PushService
+    rt: Runtime, make_team: MakeTeam, push_service: PushService
 ) -> None:
     """Two browsers of one member, one of a member with push off, none for the actor: two
     messages, written by the change's transaction in one more statement."""
     team = await make_team(size=4)
     keen, off, _quiet = team.members
-    first = await _register(rt, keen, service, "keen-1")
-    second = await _register(rt, keen, service, "keen-2")
-    await _register(rt, off, service, "off")
-    await _register(rt, team.owner, service, "actor")
+    first = await _register(rt, keen, push_service, "keen-1")
+    second = await _register(rt, keen, push_service, "keen-2")
+    await _register(rt, off, push_service, "off")
+    await _register(rt, team.owner, push_service, "actor")
     async with rt.sessions.begin() as session:
         await session.execute(
             update(models.User).where(models.User.id == off.id).values(push_enabled=False)
         )
-    statements: list[str] = []
-
-    def record(*args: Any) -> None:
-        statements.append(args[2])
-
-    sa_event.listen(rt.engine.sync_engine, "before_cursor_execute", record)
-    try:
+    with counting_statements(rt) as statements:
         await tasks.update_task_status(rt, team.owner, team.task.id, TaskStatus.IN_REVIEW, None)
-    finally:
-        sa_event.remove(rt.engine.sync_engine, "before_cursor_execute", record)
     pushes = [s for s in statements if "outbox_messages" in s and "push_subscriptions" in s]
     assert len(pushes) == 1
     rows = await _push_messages(rt)
@@ -212,14 +192,14 @@ async def test_keys_must_be_a_p256_point_and_a_16_byte_secret(
 
 
 async def test_the_endpoint_is_checked_again_before_every_delivery(
-    rt: Runtime, make_team: MakeTeam, service: PushService
+    rt: Runtime, make_team: MakeTeam, push_service: PushService
 ) -> None:
     """Registered while private destinations were allowed: delivered then; the same message
     once they are not is refused, and the push service hears nothing more."""
     team = await make_team(size=2)
-    target = await _register(rt, team.members[0], service, "recheck")
+    target = await _register(rt, team.members[0], push_service, "recheck")
     await tasks.update_task_status(rt, team.owner, team.task.id, TaskStatus.IN_PROGRESS, None)
-    await service.wait_for(lambda s: len(s.payloads("recheck")) == 1)
+    await push_service.wait_for(lambda s: len(s.payloads("recheck")) == 1)
     [row] = [r for r in await _push_messages(rt) if r.target_id == target]
     message = Message(
         row.id, row.channel, row.target_id, row.message_id, row.event_type, row.payload, 1
@@ -233,17 +213,17 @@ async def test_the_endpoint_is_checked_again_before_every_delivery(
         await sender.stop()
     assert refused.verdict is Verdict.GIVE_UP
     assert "https" in (refused.error or "")
-    assert len(service.at("recheck")) == 1
+    assert len(push_service.at("recheck")) == 1
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
 async def test_the_shared_session_itself_refuses_private_addresses(
-    rt: Runtime, service: PushService, host: str
+    rt: Runtime, push_service: PushService, host: str
 ) -> None:
     """A DNS answer that changes after the check (or a redirect) still cannot reach inside:
     the session's resolver and middleware apply the rule to every connection."""
-    service.browser("direct")
-    url = f"http://{host}:{service.port}/push/direct"
+    push_service.browser("direct")
+    url = f"http://{host}:{push_service.port}/push/direct"
     for allowed in (True, False):  # a process of each kind: pooled connections stay apart
         rt.settings.allow_private_destinations = allowed
         sender = push_sender.PushSender(rt)
@@ -258,18 +238,18 @@ async def test_the_shared_session_itself_refuses_private_addresses(
                     await sender.session.post(url, data=b"x")
         finally:
             await sender.stop()
-    assert len(service.at("direct")) == 1
+    assert len(push_service.at("direct")) == 1
 
 
 async def test_a_member_keeps_their_newest_browsers_only(
-    rt: Runtime, make_user: Any, service: PushService
+    rt: Runtime, make_user: Any, push_service: PushService
 ) -> None:
     """The 11th browser replaces the oldest: a change never fans out without bound."""
     user = await make_user()
     endpoints = []
     for n in range(push.SUBSCRIPTIONS_PER_MEMBER + 1):
-        await _register(rt, user, service, f"many-{n}")
-        endpoints.append(service.browser(f"many-{n}").endpoint)
+        await _register(rt, user, push_service, f"many-{n}")
+        endpoints.append(push_service.browser(f"many-{n}").endpoint)
     async with rt.sessions() as session:
         kept = set(
             await session.scalars(
@@ -282,18 +262,18 @@ async def test_a_member_keeps_their_newest_browsers_only(
 
 
 async def test_no_answer_in_time_is_retried(
-    rt: Runtime, make_team: MakeTeam, service: PushService
+    rt: Runtime, make_team: MakeTeam, push_service: PushService
 ) -> None:
     """A push service that does not answer within the timeout: RETRY, with the reason."""
     team = await make_team(size=2)
-    target = await _register(rt, team.members[0], service, "slow")
+    target = await _register(rt, team.members[0], push_service, "slow")
     await tasks.update_task_status(rt, team.owner, team.task.id, TaskStatus.IN_PROGRESS, None)
-    await service.wait_for(lambda s: len(s.payloads("slow")) == 1)
+    await push_service.wait_for(lambda s: len(s.payloads("slow")) == 1)
     [row] = [r for r in await _push_messages(rt) if r.target_id == target]
     message = Message(
         row.id, row.channel, row.target_id, row.message_id, row.event_type, row.payload, 1
     )
-    service.script("slow", HANG)
+    push_service.script("slow", HANG)
     sender = push_sender.PushSender(rt, timeout_seconds=0.5)
     await sender.start()
     try:
