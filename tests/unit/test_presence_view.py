@@ -26,7 +26,9 @@ def test_a_large_record_travels_in_parts_that_fit_a_notify_and_add_up() -> None:
     assert len(messages) > 1
     assert all(len(events.encode(m).encode()) < NOTIFY_LIMIT for m in messages)
     view = _view()
-    assert [view.offer(events.decode(events.encode(m)), now=0.0) for m in messages][-1]
+    decoded = [events.decode(events.encode(m)) for m in messages]
+    assert decoded == messages
+    assert [view.offer(m, now=0.0) for m in messages][-1]
     record = view.records["proc-a"]
     assert record.online == frozenset(online)
     assert {m.key for m in record.editors} == {m.key for m in marks}
