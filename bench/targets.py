@@ -230,6 +230,7 @@ _CREATE_CROWD = """
 import asyncio, json, sys
 from taskbell import auth, models
 from taskbell.config import Settings
+from taskbell.domain import NotificationLevel
 from taskbell.db import create_engine, create_sessions
 from taskbell.services import users
 
@@ -244,7 +245,13 @@ async def crowd(n):
         ]
         session.add_all(people)
         await session.flush()
-        session.add_all(models.ProjectMember(project_id=1, user_id=u.id) for u in people)
+        # Muted in P: P's mutations (S1, S2, S4) still notify P's ten members only.
+        session.add_all(
+            models.ProjectMember(
+                project_id=1, user_id=u.id, notification_level=NotificationLevel.MUTED
+            )
+            for u in people
+        )
         tokens = [(await users.issue(session, u.id, 86400)).token for u in people]
     await engine.dispose()
     print(json.dumps(tokens))
