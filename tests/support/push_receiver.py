@@ -15,21 +15,19 @@ import json
 import os
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import http_ece
 import jwt
-import uvicorn
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tests.support.processes import HOST, free_port
+from tests.support.local_service import LocalService
+from tests.support.processes import HOST
 
 CREATED = 201
 # Scripted as an answer: take this long, then answer 201 (a push service that hangs).
@@ -81,13 +79,9 @@ class Pushed:
 
 
 @dataclass
-class PushService:
-    port: int = field(default_factory=free_port)
-    received: list[Pushed] = field(default_factory=list)
+class PushService(LocalService[Pushed]):
     _browsers: dict[str, Browser] = field(default_factory=dict)
     _answers: dict[str, deque[int]] = field(default_factory=lambda: defaultdict(deque))
-    _server: uvicorn.Server | None = None
-    _task: asyncio.Task[None] | None = None
 
     @property
     def origin(self) -> str:
@@ -118,30 +112,8 @@ class PushService:
             if p.payload is not None and p.problem is None and p.answered == CREATED
         ]
 
-    async def start(self) -> None:
-        app = Starlette(routes=[Route("/push/{name}", self._receive, methods=["POST"])])
-        config = uvicorn.Config(app, host=HOST, port=self.port, log_level="warning", lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._task = asyncio.create_task(self._server.serve())
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            assert not self._task.done(), "the push service could not start"
-            assert time.monotonic() < deadline, "the push service never started"
-            await asyncio.sleep(0.02)
-
-    async def stop(self) -> None:
-        if self._server is not None and self._task is not None:
-            self._server.should_exit = True
-            await self._task
-            self._server = self._task = None
-
-    async def wait_for(
-        self, accept: Callable[[PushService], bool], seconds: float = 10, what: str = "pushes"
-    ) -> None:
-        deadline = time.monotonic() + seconds
-        while not accept(self):
-            assert time.monotonic() < deadline, f"no {what} within {seconds} s: {self.received}"
-            await asyncio.sleep(0.05)
+    def routes(self) -> list[Route]:
+        return [Route("/push/{name}", self._receive, methods=["POST"])]
 
     async def _receive(self, request: Request) -> Response:
         name = request.path_params["name"]
