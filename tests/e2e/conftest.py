@@ -7,27 +7,18 @@ import functools
 import json
 import secrets
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 
 import httpx
 import pytest
 import pytest_asyncio
 
 from tests.conftest import RequireService
-from tests.support.processes import (
-    HOST,
-    POSTGRES_PORT,
-    REDIS_PORT,
-    postgres_database,
-    server_env,
-    sqlite_url,
-    taskbell_server,
-)
 
 from .support import (
     ALLOWED_ORIGIN,
     GRAPHQL_TRANSPORT_WS,
     LEGACY_GRAPHQL_WS,
+    STACKS,
     TRANSPORTS,
     Api,
     ApiFactory,
@@ -38,12 +29,11 @@ from .support import (
     TaskRef,
     Team,
     User,
+    stack_server,
 )
 
 
-@pytest_asyncio.fixture(
-    scope="session", loop_scope="session", params=["sqlite-memory", "postgres-redis"]
-)
+@pytest_asyncio.fixture(scope="session", loop_scope="session", params=STACKS)
 async def stack(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
@@ -52,23 +42,13 @@ async def stack(
     """`taskbell serve` for the session; its output lands in the workdir's server-<port>.log."""
     name: str = request.param
     workdir = tmp_path_factory.mktemp(name)
-    async with AsyncExitStack() as resources:
-        if name == "sqlite-memory":
-            database_url, broadcast_url = sqlite_url(workdir), "memory://"
-        else:
-            require_service("PostgreSQL", HOST, POSTGRES_PORT)
-            require_service("Redis", HOST, REDIS_PORT)
-            database_url = await resources.enter_async_context(postgres_database("taskbell_e2e"))
-            broadcast_url = f"redis://{HOST}:{REDIS_PORT}/0"
-        # A unique prefix keeps concurrent runs on one Redis from hearing each other.
-        prefix = f"taskbell-e2e-{secrets.token_hex(6)}"
-        env = server_env(
-            database_url,
-            broadcast_url,
-            channel_prefix=prefix,
-            allowed_origins=json.dumps([ALLOWED_ORIGIN]),
-        )
-        yield await resources.enter_async_context(taskbell_server(env, workdir))
+    async with stack_server(
+        name,
+        workdir,
+        require_service,
+        allowed_origins=json.dumps([ALLOWED_ORIGIN]),
+    ) as started:
+        yield started
 
 
 @pytest.fixture(

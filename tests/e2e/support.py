@@ -6,8 +6,9 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager, suppress
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,7 +24,16 @@ from tests.support.http_streams import (
     multipart_results,
     sse_events,
 )
-from tests.support.processes import TaskBellProcess
+from tests.support.processes import (
+    HOST,
+    POSTGRES_PORT,
+    REDIS_PORT,
+    TaskBellProcess,
+    postgres_database,
+    server_env,
+    sqlite_url,
+    taskbell_server,
+)
 
 GRAPHQL_TRANSPORT_WS = WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL
 LEGACY_GRAPHQL_WS = WebsocketsTransport.APOLLO_SUBPROTOCOL
@@ -73,6 +83,30 @@ NOTIFICATION_RECEIVED = "subscription { notificationReceived { id kind message r
 
 # One running server (base_url, ws_url) and the environment its CLI commands need (cli).
 Stack = TaskBellProcess
+# The two ways the e2e tests run TaskBell: embedded, and as production runs it.
+STACKS = ["sqlite-memory", "postgres-redis"]
+
+
+@asynccontextmanager
+async def stack_server(
+    name: str,
+    workdir: Path,
+    require_service: Callable[[str, str, int], None],
+    database: str = "taskbell_e2e",
+    **settings: str,
+) -> AsyncIterator[Stack]:
+    """`taskbell serve` on one of STACKS with these settings (``server_env`` gives it a
+    channel prefix of its own); PostgreSQL's database is fresh and dropped afterwards."""
+    async with AsyncExitStack() as resources:
+        if name == "sqlite-memory":
+            database_url, broadcast_url = sqlite_url(workdir), "memory://"
+        else:
+            require_service("PostgreSQL", HOST, POSTGRES_PORT)
+            require_service("Redis", HOST, REDIS_PORT)
+            database_url = await resources.enter_async_context(postgres_database(database))
+            broadcast_url = f"redis://{HOST}:{REDIS_PORT}/0"
+        env = server_env(database_url, broadcast_url, **settings)
+        yield await resources.enter_async_context(taskbell_server(env, workdir))
 
 
 @dataclass(frozen=True)

@@ -30,14 +30,7 @@ from tests.support.jwt_issuer import (
     jwks_server,
 )
 from tests.support.processes import (
-    HOST,
-    POSTGRES_PORT,
-    REDIS_PORT,
     TaskBellProcess,
-    postgres_database,
-    server_env,
-    sqlite_url,
-    taskbell_server,
 )
 
 from .conftest import CREATE_PROJECT
@@ -45,11 +38,13 @@ from .support import (
     GRAPHQL_TRANSPORT_WS,
     LEGACY_GRAPHQL_WS,
     ME,
+    STACKS,
     WAIT_SECONDS,
     Api,
     ApiFactory,
     Sockets,
     error_codes,
+    stack_server,
 )
 
 # Short, so the rotation and flood tests need not wait 30 s; the flood bound scales with it.
@@ -73,9 +68,7 @@ def host() -> Iterator[JwksServer]:
         yield served
 
 
-@pytest_asyncio.fixture(
-    scope="module", loop_scope="session", params=["sqlite-memory", "postgres-redis"]
-)
+@pytest_asyncio.fixture(scope="module", loop_scope="session", params=STACKS)
 async def servers(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
@@ -96,16 +89,8 @@ async def servers(
     async with AsyncExitStack() as resources:
         for kind, settings in jwt_settings.items():
             workdir = tmp_path_factory.mktemp(f"{name}-{kind}")
-            if name == "sqlite-memory":
-                database_url, broadcast_url = sqlite_url(workdir), "memory://"
-            else:
-                require_service("PostgreSQL", HOST, POSTGRES_PORT)
-                require_service("Redis", HOST, REDIS_PORT)
-                database_url = await resources.enter_async_context(postgres_database("tb_jwt"))
-                broadcast_url = f"redis://{HOST}:{REDIS_PORT}/0"
-            prefix = f"taskbell-jwt-{secrets.token_hex(6)}."
-            env = server_env(database_url, broadcast_url, channel_prefix=prefix, **settings)
-            started[kind] = await resources.enter_async_context(taskbell_server(env, workdir))
+            server = stack_server(name, workdir, require_service, "tb_jwt", **settings)
+            started[kind] = await resources.enter_async_context(server)
         yield JwtServers(**started)
 
 

@@ -5,10 +5,8 @@ message as a browser's push service and browser would."""
 from __future__ import annotations
 
 import asyncio
-import secrets
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack
 from typing import Any
 
 import pytest
@@ -17,18 +15,19 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from tests.conftest import RequireService
-from tests.support.processes import (
-    HOST,
-    POSTGRES_PORT,
-    REDIS_PORT,
-    postgres_database,
-    server_env,
-    sqlite_url,
-    taskbell_server,
-)
 from tests.support.push_receiver import Browser, PushService
 
-from .support import Api, ApiFactory, Sockets, Stack, Team, User, status_message
+from .support import (
+    STACKS,
+    Api,
+    ApiFactory,
+    Sockets,
+    Stack,
+    Team,
+    User,
+    stack_server,
+    status_message,
+)
 
 PUBLIC_URL = "https://taskbell.example.test/app"
 RETRY_SCHEDULE = "[0.2, 0.3, 0.5, 1, 1]"
@@ -43,9 +42,7 @@ ADD_MEMBER = """mutation ($p: ID!, $email: String!) {
 }"""
 
 
-@pytest_asyncio.fixture(
-    scope="module", loop_scope="session", params=["sqlite-memory", "postgres-redis"]
-)
+@pytest_asyncio.fixture(scope="module", loop_scope="session", params=STACKS)
 async def stack(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
@@ -54,24 +51,16 @@ async def stack(
     """This module's own server: it may push to 127.0.0.1 over http, and retries quickly."""
     name: str = request.param
     workdir = tmp_path_factory.mktemp(f"push-{name}")
-    async with AsyncExitStack() as resources:
-        if name == "sqlite-memory":
-            database_url, broadcast_url = sqlite_url(workdir), "memory://"
-        else:
-            require_service("PostgreSQL", HOST, POSTGRES_PORT)
-            require_service("Redis", HOST, REDIS_PORT)
-            database_url = await resources.enter_async_context(postgres_database("taskbell_e2e"))
-            broadcast_url = f"redis://{HOST}:{REDIS_PORT}/0"
-        env = server_env(
-            database_url,
-            broadcast_url,
-            channel_prefix=f"taskbell-e2e-{secrets.token_hex(6)}",
-            allow_private_destinations="true",
-            push_retry_schedule=RETRY_SCHEDULE,
-            outbox_poll_seconds="0.1",
-            public_url=PUBLIC_URL,
-        )
-        yield await resources.enter_async_context(taskbell_server(env, workdir))
+    async with stack_server(
+        name,
+        workdir,
+        require_service,
+        allow_private_destinations="true",
+        push_retry_schedule=RETRY_SCHEDULE,
+        outbox_poll_seconds="0.1",
+        public_url=PUBLIC_URL,
+    ) as started:
+        yield started
 
 
 @pytest_asyncio.fixture(loop_scope="session")

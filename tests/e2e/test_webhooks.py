@@ -4,28 +4,17 @@ verifies every signature with `standardwebhooks`."""
 from __future__ import annotations
 
 import asyncio
-import secrets
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack
 from typing import Any
 
 import pytest
 import pytest_asyncio
 
 from tests.conftest import RequireService
-from tests.support.processes import (
-    HOST,
-    POSTGRES_PORT,
-    REDIS_PORT,
-    postgres_database,
-    server_env,
-    sqlite_url,
-    taskbell_server,
-)
 from tests.support.webhook_receiver import Receiver
 
-from .support import Api, ApiFactory, Stack, Team, status_message
+from .support import STACKS, Api, ApiFactory, Stack, Team, stack_server, status_message
 
 # Quick retries that outlast a server restart (about 20 s in all).
 RETRY_SCHEDULE = "[0.3, 0.5" + ", 1" * 20 + "]"
@@ -43,9 +32,7 @@ WEBHOOKS = """query ($p: ID!) {
 DELETE = "mutation ($id: ID!) { deleteWebhook(id: $id) }"
 
 
-@pytest_asyncio.fixture(
-    scope="module", loop_scope="session", params=["sqlite-memory", "postgres-redis"]
-)
+@pytest_asyncio.fixture(scope="module", loop_scope="session", params=STACKS)
 async def stack(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
@@ -54,23 +41,15 @@ async def stack(
     """This module's own server: it may reach 127.0.0.1 and retries within seconds."""
     name: str = request.param
     workdir = tmp_path_factory.mktemp(f"webhooks-{name}")
-    async with AsyncExitStack() as resources:
-        if name == "sqlite-memory":
-            database_url, broadcast_url = sqlite_url(workdir), "memory://"
-        else:
-            require_service("PostgreSQL", HOST, POSTGRES_PORT)
-            require_service("Redis", HOST, REDIS_PORT)
-            database_url = await resources.enter_async_context(postgres_database("taskbell_e2e"))
-            broadcast_url = f"redis://{HOST}:{REDIS_PORT}/0"
-        env = server_env(
-            database_url,
-            broadcast_url,
-            channel_prefix=f"taskbell-e2e-{secrets.token_hex(6)}",
-            allow_private_destinations="true",
-            webhook_retry_schedule=RETRY_SCHEDULE,
-            outbox_poll_seconds="0.1",
-        )
-        yield await resources.enter_async_context(taskbell_server(env, workdir))
+    async with stack_server(
+        name,
+        workdir,
+        require_service,
+        allow_private_destinations="true",
+        webhook_retry_schedule=RETRY_SCHEDULE,
+        outbox_poll_seconds="0.1",
+    ) as started:
+        yield started
 
 
 @pytest_asyncio.fixture
