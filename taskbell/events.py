@@ -95,6 +95,11 @@ class Resync:
     """Not a fact but a signal: the broker reconnected and may have dropped messages."""
 
 
+# What a user channel carries that may end or re-check a stream; everything else on
+# it is a notification, which only ``notificationReceived`` reads.
+CONTROL = (TokenRevoked, MembershipRevoked, Resync)
+
+
 @dataclass(frozen=True, slots=True)
 class PresenceState:
     """One part of a server process's presence record (``realtime.presence``): who is

@@ -77,6 +77,10 @@ class Subscriber(Protocol):
     @property
     def output(self) -> Output: ...
 
+    @property
+    def message_key(self) -> bytes:
+        """Subscribers with equal keys wrap an equal payload and cursor in equal bytes."""
+
     def next_message(self, payload: bytes, cursor: str) -> bytes:
         """The transport's ``next`` message around an execution result."""
 
@@ -123,11 +127,16 @@ class Refused:
 
 @dataclass(frozen=True)
 class Delivery:
-    """One event as the group delivered it, kept while a resuming member catches up."""
+    """One event as the group delivered it, kept while a resuming member catches up.
+
+    ``frames``: its ``next`` message framed for the wire, once per kind of
+    subscriber and transport (most members of a group share one).
+    """
 
     payload: bytes
     item: Any
     cursor: str
+    frames: dict[tuple[type, bytes], bytes] = field(default_factory=dict, compare=False)
 
 
 class Member:
@@ -138,6 +147,7 @@ class Member:
         self.identity = plan.identity
         self._subscriber = subscriber
         self._output = subscriber.output
+        self._framing = (self._output.framing, subscriber.message_key)
         resuming = plan.scope.resume_from is not None
         self._handover: deque[Delivery] | None = deque() if resuming else None
         self._handover_limit = handover_limit
@@ -163,7 +173,11 @@ class Member:
         if self.ended:
             return
         if self._handover is None:
-            self.send(delivery.payload, delivery.cursor)
+            frame = delivery.frames.get(self._framing)
+            if frame is None:
+                message = self._subscriber.next_message(delivery.payload, delivery.cursor)
+                frame = delivery.frames[self._framing] = self._output.frame(message)
+            self._output.send_framed(frame)
             return
         if len(self._handover) >= self._handover_limit:
             self._output.fail_slow()  # it cannot catch up with the group
@@ -436,6 +450,8 @@ class _Watch:
     member: Member
 
     def offer(self, message: events.Message) -> None:
+        if not isinstance(message, events.CONTROL):
+            return  # a notification: one per recipient per change, and none of its business
         source = self.member.plan.source
         error = source.revocation(message, self.member.identity, self.group.key.scope)
         if error is not None:

@@ -28,15 +28,22 @@ class Closed(Exception):
 
 
 class Writer(Protocol):
-    """How one transport puts a whole message on the wire (it adds its own framing)."""
+    """How one transport puts a whole message on the wire.
+
+    ``frame`` adds the transport's framing once, so that a message many
+    connections share is framed once for all of them (see ``Output.send_framed``).
+    """
+
+    def frame(self, message: bytes) -> bytes:
+        """The message as ``write`` and ``send`` take it."""
 
     def ready(self) -> bool:
         """True when ``write`` may be called now without blocking."""
 
-    def write(self, message: bytes) -> None:
-        """Write synchronously; only called when ``ready()``."""
+    def write(self, frame: bytes) -> None:
+        """Write a framed message synchronously; only called when ``ready()``."""
 
-    async def send(self, message: bytes) -> None:
+    async def send(self, frame: bytes) -> None:
         """Write, waiting as long as the peer needs; raises ``Closed`` when it is gone."""
 
     def stalled(self) -> bool:
@@ -58,15 +65,18 @@ class QueuedWriter:
         self._send = send
         self._gone = gone
 
+    def frame(self, message: bytes) -> bytes:
+        return message  # the ASGI server frames it
+
     def ready(self) -> bool:
         return False
 
-    def write(self, message: bytes) -> None:  # never called: ready() is False
+    def write(self, frame: bytes) -> None:  # never called: ready() is False
         raise NotImplementedError
 
-    async def send(self, message: bytes) -> None:
+    async def send(self, frame: bytes) -> None:
         try:
-            await self._send(message)
+            await self._send(frame)
         except self._gone as error:
             raise Closed from error
 
@@ -103,17 +113,31 @@ class Output:
     def queued_bytes(self) -> int:
         return self._queued
 
+    @property
+    def framing(self) -> type:
+        """Outputs with equal framing frame a message to the same bytes."""
+        return type(self._writer)
+
+    def frame(self, message: bytes) -> bytes:
+        """The message framed for this connection's transport (see ``send_framed``)."""
+        return self._writer.frame(message)
+
     def send(self, message: bytes) -> None:
         """Write now if the peer keeps up, else queue; never blocks, never raises."""
+        self.send_framed(self._writer.frame(message))
+
+    def send_framed(self, frame: bytes) -> None:
+        """``send`` for a message already framed by ``frame`` (of this or an equal output)."""
         if self.closed:
             return
-        if not self._backlog and self._writer.ready():
-            self._writer.write(message)
-            if self._writer.stalled():
+        writer = self._writer
+        if not self._backlog and writer.ready():
+            writer.write(frame)
+            if writer.stalled():
                 self._start_drain()  # the stall timer: nothing else may come to notice it
             return
-        self._backlog.append(message)
-        self._queued += len(message)
+        self._backlog.append(frame)
+        self._queued += len(frame)
         if self._queued > self._budget:
             self._fail()
             return

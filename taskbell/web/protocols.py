@@ -56,6 +56,10 @@ class _Operation:
         self.output = output
         self._head = head
 
+    @property
+    def message_key(self) -> bytes:
+        return self._head
+
     def next_message(self, payload: bytes, cursor: str) -> bytes:
         return b"".join((self._head, payload, b"}"))
 

@@ -50,6 +50,7 @@ def server_config(app: FastAPI, host: str, port: int, **options: Any) -> uvicorn
         ws_ping_interval=settings.ws_ping_interval_seconds,
         ws_ping_timeout=settings.ws_ping_interval_seconds,
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
+        access_log=settings.access_log,
         **options,
     )
 

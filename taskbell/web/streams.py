@@ -110,6 +110,10 @@ class _StreamOperation:
     output: Output
     framing: Framing
 
+    @property
+    def message_key(self) -> bytes:
+        return self.framing.content_type
+
     def next_message(self, payload: bytes, cursor: str) -> bytes:
         return self.framing.next_message(payload, cursor)
 

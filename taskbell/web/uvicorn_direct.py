@@ -48,10 +48,17 @@ def text_frame(*parts: bytes) -> bytes:
 
 
 class DirectSocket:
-    """An ``output.Writer`` for one open WebSocket, with uvicorn's back-pressure signal."""
+    """An ``output.Writer`` for one open WebSocket, with uvicorn's back-pressure signal.
+
+    It keeps the protocol's transport, flow-control event and websockets state
+    machine at hand: they are read for every message to every subscriber.
+    """
 
     def __init__(self, protocol: WebSocketsSansIOProtocol) -> None:
         self._protocol = protocol
+        self._transport = protocol.transport
+        self._writable = protocol.writable
+        self._conn = protocol.conn
 
     @property
     def is_open(self) -> bool:
@@ -61,27 +68,30 @@ class DirectSocket:
             p.handshake_complete
             and not p.close_sent
             and not p.disconnected
-            and p.conn.state is State.OPEN
-            and not p.transport.is_closing()
+            and self._conn.state is State.OPEN
+            and not self._transport.is_closing()
         )
 
+    def frame(self, message: bytes) -> bytes:
+        return text_frame(message)
+
     def ready(self) -> bool:
-        return self._protocol.writable.is_set() and self.is_open
+        return self._writable.is_set() and self.is_open
 
-    def write(self, message: bytes) -> None:
-        self._protocol.transport.write(text_frame(message))
+    def write(self, frame: bytes) -> None:
+        self._transport.write(frame)
 
-    async def send(self, message: bytes) -> None:
-        await self._protocol.writable.wait()
+    async def send(self, frame: bytes) -> None:
+        await self._writable.wait()
         if not self.is_open:
             raise Closed
-        self.write(message)
+        self._transport.write(frame)
 
     def stalled(self) -> bool:
-        return not self._protocol.writable.is_set()
+        return not self._writable.is_set()
 
     async def unstalled(self) -> None:
-        await self._protocol.writable.wait()
+        await self._writable.wait()
 
     def close_now(self, code: int, reason: str, linger: float) -> None:
         """Close without waiting for the peer to read what is queued before the close frame.
@@ -119,15 +129,18 @@ class DirectStream:
     def ready(self) -> bool:
         return not self._protocol.flow.write_paused and self._open()
 
-    def write(self, message: bytes) -> None:
-        self._protocol.transport.write(b"".join((b"%x\r\n" % len(message), message, b"\r\n")))
+    def frame(self, message: bytes) -> bytes:
+        return b"".join((b"%x\r\n" % len(message), message, b"\r\n"))
 
-    async def send(self, message: bytes) -> None:
+    def write(self, frame: bytes) -> None:
+        self._protocol.transport.write(frame)
+
+    async def send(self, frame: bytes) -> None:
         if self._protocol.flow.write_paused:
             await self._protocol.flow.drain()
         if not self._open():
             raise Closed
-        self.write(message)
+        self.write(frame)
 
     def stalled(self) -> bool:
         return bool(self._protocol.flow.write_paused)

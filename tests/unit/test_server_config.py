@@ -1,4 +1,4 @@
-"""uvicorn as TaskBell configures it: compression only when the operator asks for it."""
+"""uvicorn as TaskBell configures it: compression and access logs only when asked for."""
 
 from __future__ import annotations
 
@@ -19,3 +19,11 @@ def test_permessage_deflate_follows_the_setting(tmp_path: Path, wanted: bool) ->
     )
     assert Settings().ws_per_message_deflate is False
     assert server_config(create_app(settings), "127.0.0.1", 0).ws_per_message_deflate is wanted
+
+
+@pytest.mark.parametrize("wanted", [False, True])
+def test_access_log_follows_the_setting(tmp_path: Path, wanted: bool) -> None:
+    """Off by default (TASKBELL_ACCESS_LOG=false); uvicorn logs each request when set."""
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'c.db'}", access_log=wanted)
+    assert Settings().access_log is False
+    assert server_config(create_app(settings), "127.0.0.1", 0).access_log is wanted
