@@ -26,9 +26,9 @@ from taskbell.services.users import watching_revocations
 from taskbell.services.vapid import VapidKeys
 from taskbell.token_cache import TokenCache
 from taskbell.web import graphql, routes, unsubscribe
+from taskbell.web.graphql_route import GraphQLRoute
 from taskbell.web.limits import BodySizeLimit
 from taskbell.web.origins import OriginPolicy
-from taskbell.web.socket_route import SocketRoute
 from taskbell.web.streams import HttpSubscriptions
 
 
@@ -91,8 +91,10 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
         telemetry={"tracing": telemetry, "metrics": telemetry, "logs": telemetry},
     )
+    # Sockets and POSTs skip FastAPI's router (web.graphql_route); HTTP streams are
+    # answered before them (web.streams).
+    app.add_middleware(GraphQLRoute)
     app.add_middleware(HttpSubscriptions)
-    app.add_middleware(SocketRoute)  # WebSockets skip FastAPI's router (web.socket_route)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(OriginPolicy, allowed_origins=settings.allowed_origins)
     app.state.runtime = rt

@@ -25,6 +25,9 @@ STREAMING = ("text/event-stream", "multipart/mixed")
 # Strawberry builds the response without the request; the choice travels with the
 # request's task from `get_sub_response` (called first, per request) to `create_response`.
 _answer_spec: ContextVar[bool] = ContextVar("taskbell_graphql_response", default=False)
+# Where ``web.graphql_route`` puts a POST's sub-response (FastAPI's route shares one
+# attribute of the router between concurrent requests instead).
+SUB_RESPONSE = "taskbell.sub_response"
 
 
 def prefers_graphql_response(accept: str | None) -> bool:
@@ -75,7 +78,8 @@ class GraphQLOverHTTPRouter(GraphQLRouter[Context, None]):
 
     async def get_sub_response(self, request: Request) -> Response:
         _answer_spec.set(prefers_graphql_response(request.headers.get("accept")))
-        return await super().get_sub_response(request)
+        own: Response | None = request.scope.get(SUB_RESPONSE)
+        return own if own is not None else await super().get_sub_response(request)
 
     def create_response(
         self,
