@@ -104,8 +104,8 @@ class Output:
         self._backlog: deque[bytes] = deque()
         self._queued = 0
         self._drainer: asyncio.Task[None] | None = None
-        self._room = asyncio.Event()
-        self._room.set()
+        # Made when a producer first waits for room: most connections never do.
+        self._room: asyncio.Event | None = None
         self.closed = False
         self.overflowed = False
 
@@ -141,14 +141,14 @@ class Output:
         if self._queued > self._budget:
             self._fail()
             return
-        if self._queued * 2 > self._budget:
-            self._room.clear()
         self._start_drain()
 
     async def room(self) -> None:
         """Wait until the backlog is at most half the budget (for producers that can wait,
         such as a replay from the log); raises ``Closed`` once the output is closed."""
-        while not self.closed and not self._room.is_set():
+        while not self.closed and self._queued * 2 > self._budget:
+            if self._room is None or self._room.is_set():
+                self._room = asyncio.Event()
             await self._room.wait()
         if self.closed:
             raise Closed
@@ -165,7 +165,7 @@ class Output:
         self.closed = True
         self._backlog.clear()
         self._queued = 0
-        self._room.set()
+        self._make_room()
         drainer, self._drainer = self._drainer, None
         if drainer is not None and drainer is not asyncio.current_task():
             drainer.cancel()
@@ -188,7 +188,7 @@ class Output:
                 self._backlog.popleft()
                 self._queued -= len(message)
                 if self._queued * 2 <= self._budget:
-                    self._room.set()
+                    self._make_room()
         except TimeoutError:
             self._fail()
         except Closed:
@@ -196,6 +196,10 @@ class Output:
         finally:
             if self._drainer is asyncio.current_task():
                 self._drainer = None
+
+    def _make_room(self) -> None:
+        if self._room is not None:
+            self._room.set()
 
     def fail_slow(self) -> None:
         """The consumer is too far behind by another measure (a resume's handover)."""

@@ -10,7 +10,20 @@ import re
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric import ec
-from sqlalchemy import Insert, String, bindparam, cast, delete, insert, literal, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Insert,
+    String,
+    and_,
+    bindparam,
+    cast,
+    delete,
+    exists,
+    insert,
+    literal,
+    select,
+    true,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from taskbell import destinations, models, outbox
@@ -70,6 +83,14 @@ def _enqueue_statement() -> Insert:
 
 
 _ENQUEUE = _enqueue_statement()
+
+
+def reachable(
+    user_id: ColumnElement[int], push_enabled: ColumnElement[bool]
+) -> ColumnElement[bool]:
+    """Whether a recipient has push on and a browser to push to (a change whose recipients
+    have none skips the enqueue)."""
+    return and_(push_enabled, exists().where(_SUBSCRIPTIONS.c.user_id == user_id))
 
 
 async def record_status_change(

@@ -93,8 +93,10 @@ async def update_task_status(
     Core statements, not the ORM's unit of work: lock the task (with the
     caller's membership), bump the project's sequence, then write the task,
     its event and every other member's notification (one statement on
-    PostgreSQL, three on SQLite, where round trips cost nothing), and one
-    delivery per webhook of the project into the outbox.
+    PostgreSQL, three on SQLite, where round trips cost nothing), then the
+    outbox messages: one per webhook of the project and one per browser of a
+    recipient with push on. Those two statements run only when the statements
+    before found someone to send to (SQLite always runs the push one).
     """
     started = time.perf_counter()
     async with rt.sessions.transaction() as connection:
@@ -116,7 +118,7 @@ async def update_task_status(
         # Bumping the project's sequence takes its row lock until commit, so
         # positions are handed out in commit order (see taskbell.cursors). The
         # recipients are read after it, so they match its membership version.
-        position, project_name, membership_version = (
+        position, project_name, membership_version, has_webhooks = (
             await connection.execute(_BUMP_SEQUENCE, {"project_id": task.project_id})
         ).one()
         event = models.TaskEvent(
@@ -131,13 +133,16 @@ async def update_task_status(
         )
         task.status, task.version = status, event.task_version
         task.updated_at, task.updated_by_id = event.occurred_at, actor.id
-        recorded = await _record(connection, event, actor, task, _email_delay(rt))
-        hooks = await webhooks.record_status_change(
-            connection, event, task.title, project_name, actor
-        )
-        hooks += await push.record_status_change(
-            connection, event, task.title, project_name, actor, rt.settings.public_url
-        )
+        recorded, pushable = await _record(connection, event, actor, task, _email_delay(rt))
+        hooks = 0
+        if has_webhooks:
+            hooks += await webhooks.record_status_change(
+                connection, event, task.title, project_name, actor
+            )
+        if pushable:
+            hooks += await push.record_status_change(
+                connection, event, task.title, project_name, actor, rt.settings.public_url
+            )
     if hooks:
         rt.outbox.wake()
     change = log.to_message(event, task, project_name, membership_version, actor.name, actor.email)
@@ -180,7 +185,12 @@ _BUMP_SEQUENCE = (
     update(_PROJECTS)
     .where(_PROJECTS.c.id == bindparam("project_id"))
     .values(event_seq=_PROJECTS.c.event_seq + 1)
-    .returning(_PROJECTS.c.event_seq, _PROJECTS.c.name, _PROJECTS.c.membership_version)
+    .returning(
+        _PROJECTS.c.event_seq,
+        _PROJECTS.c.name,
+        _PROJECTS.c.membership_version,
+        webhooks.any_enabled(_PROJECTS.c.id).label("has_webhooks"),
+    )
 )
 # These three take their values from one dict of bind parameters (see _record).
 # None of its keys may name a column of ``tasks``: Core would add it to the SET.
@@ -294,7 +304,7 @@ _BUMPED_USERS = (
 _NOTIFY = _notify(bindparam("event_id", type_=Integer), _BUMPED_USERS)
 
 
-def _record_in_one_statement() -> Select[int, int | None, int | None, int | None]:
+def _record_in_one_statement() -> Select[int, int | None, int | None, int | None, bool | None]:
     """PostgreSQL: the writes as data-modifying CTEs, one round trip."""
     event = _RECORD_EVENT.cte("event")
     locked = (
@@ -308,13 +318,19 @@ def _record_in_one_statement() -> Select[int, int | None, int | None, int | None
         update(_USERS)
         .where(_USERS.c.id == locked.c.id)
         .values(notification_seq=_USERS.c.notification_seq + 1, email_due_at=_EMAIL_DUE)
-        .returning(_USERS.c.id, _USERS.c.notification_seq)
+        .returning(
+            _USERS.c.id,
+            _USERS.c.notification_seq,
+            push.reachable(_USERS.c.id, _USERS.c.push_enabled).label("pushable"),
+        )
         .cte("bumped")
     )
     notes = _notify(event.c.id, bumped, bumped.join(event, true())).cte("notes")
     return (
-        select(event.c.id, notes.c.id, notes.c.recipient_id, notes.c.position)
-        .select_from(event.outerjoin(notes, true()))
+        select(event.c.id, notes.c.id, notes.c.recipient_id, notes.c.position, bumped.c.pushable)
+        .select_from(
+            event.outerjoin(notes, true()).outerjoin(bumped, bumped.c.id == notes.c.recipient_id)
+        )
         .add_cte(_CHANGE_TASK.cte("changed_task"))
     )
 
@@ -342,8 +358,10 @@ async def _record(
     actor: models.User,
     task: models.Task,
     email_delay: float | None,
-) -> list[events.NotificationRecorded]:
-    """Write the task, its event (setting ``event.id``) and the members' notifications.
+) -> tuple[list[events.NotificationRecorded], bool]:
+    """Write the task, its event (setting ``event.id``) and the members' notifications;
+    also whether any recipient may get a Web Push (always True on SQLite, which does
+    not ask: its round trips cost nothing).
 
     ``email_delay``: the IMMEDIATE window in seconds, None when email is off.
     """
@@ -369,8 +387,10 @@ async def _record(
         rows = (await connection.execute(_RECORD, values)).all()
         event.id = rows[0][0]
         # A change with no one to tell is one row with no notification (an outer join).
-        notes = [(nid, rid, pos) for _, nid, rid, pos in rows if nid is not None]
+        notes = [(row[1], row[2], row[3]) for row in rows if row[1] is not None]
+        pushable = any(row.pushable for row in rows)
     else:
+        pushable = True
         await connection.execute(_CHANGE_TASK, values)
         event.id = (await connection.execute(_RECORD_EVENT, values)).scalar_one()
         await connection.execute(_BUMP_RECIPIENTS, values)
@@ -390,7 +410,7 @@ async def _record(
         for nid, rid, position in notes
         if rid is not None and position is not None
     ]
-    return recorded
+    return recorded, pushable
 
 
 def _email_delay(rt: Runtime) -> float | None:

@@ -6,7 +6,7 @@ import base64
 import json
 import secrets
 
-from sqlalchemy import String, bindparam, cast, select, true
+from sqlalchemy import ColumnElement, Exists, String, bindparam, cast, exists, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from taskbell import destinations, models, outbox
@@ -29,6 +29,11 @@ _ENQUEUE_STATUS_CHANGE = outbox.enqueue_for_each(
         bindparam("id_prefix", type_=String) + cast(_ENDPOINTS.c.id, String),
     ).where(_ENDPOINTS.c.project_id == bindparam("project_id"), _ENDPOINTS.c.enabled == true())
 )
+
+
+def any_enabled(project_id: ColumnElement[int]) -> Exists:
+    """Whether the project has an endpoint to tell (a change skips the enqueue when not)."""
+    return exists().where(_ENDPOINTS.c.project_id == project_id, _ENDPOINTS.c.enabled == true())
 
 
 async def list_webhooks(

@@ -98,9 +98,10 @@ async def row(sessions: Sessions, message_id: int) -> models.OutboxMessage:
 
 
 async def test_two_workers_draining_together_never_claim_the_same_row(
-    first: Sessions, second: Sessions, channel: str
+    first: Sessions, second: Sessions, channel: str, database_url: str
 ) -> None:
-    """120 rows, two pools claiming 7 at a time: every row once, split between them."""
+    """120 rows, two pools claiming 7 at a time: every row once; on PostgreSQL split
+    between them (SQLite's write lock may let one pool take every batch under load)."""
     ids = await add_messages(first, channel, 120)
 
     async def drain(sessions: Sessions, name: str) -> list[int]:
@@ -112,8 +113,9 @@ async def test_two_workers_draining_together_never_claim_the_same_row(
     mine, theirs = await asyncio.gather(drain(first, "a"), drain(second, "b"))
     assert set(mine).isdisjoint(theirs)
     assert sorted(mine + theirs) == sorted(ids)
-    assert mine
-    assert theirs
+    if database_url.startswith("postgresql"):
+        assert mine
+        assert theirs
 
 
 async def test_a_claim_in_progress_is_skipped_not_waited_for(

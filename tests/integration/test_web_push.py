@@ -130,6 +130,28 @@ async def test_a_change_enqueues_one_message_per_subscription_of_members_with_pu
     assert {r.message_id for r in rows} == {f"push_{note}_{first}", f"push_{note}_{second}"}
 
 
+async def test_a_change_with_no_one_to_push_to_skips_the_enqueue_on_postgresql(
+    rt: Runtime, make_team: MakeTeam, push_service: PushService
+) -> None:
+    """The only browsers belong to the actor and to a member with push off: no message, and
+    on PostgreSQL no push statement either (the change's own write says nobody is
+    reachable). The test above shows the same change enqueues when someone is."""
+    team = await make_team(size=3)
+    off, _quiet = team.members
+    await _register(rt, off, push_service, "off")
+    await _register(rt, team.owner, push_service, "actor")
+    async with rt.sessions.begin() as session:
+        await session.execute(
+            update(models.User).where(models.User.id == off.id).values(push_enabled=False)
+        )
+    before = await _push_messages(rt)
+    with counting_statements(rt) as statements:
+        await tasks.update_task_status(rt, team.owner, team.task.id, TaskStatus.IN_REVIEW, None)
+    pushes = [s for s in statements if "outbox_messages" in s and "push_subscriptions" in s]
+    assert len(pushes) == (0 if rt.engine.dialect.name == "postgresql" else 1)
+    assert len(await _push_messages(rt)) == len(before)
+
+
 def push_sender_payload(text: str) -> dict[str, Any]:
     import json
 
