@@ -179,11 +179,11 @@ async def test_email_on_adds_no_statement_to_a_status_change(
     rt: Runtime, make_team: MakeTeam
 ) -> None:
     """The window opens in the UPDATE that bumps notification_seq: no statement of its own
-    (5 on PostgreSQL, 8 on SQLite, as test_query_counts counts them without email)."""
+    (3 on PostgreSQL, 7 on SQLite, as test_task_status counts them without email)."""
     team = await make_team(size=6)
     with counting_statements(rt) as statements:
         await tasks.update_task_status(rt, team.owner, team.task.id, TaskStatus.IN_REVIEW, None)
     writes = [s for s in statements if not s.startswith("BEGIN")]
-    assert len(writes) == (5 if rt.engine.dialect.name == "postgresql" else 8)
+    assert len(writes) == (3 if rt.engine.dialect.name == "postgresql" else 7)
     for person in team.members:
         assert (await member(rt, person.id)).email_due_at is not None
