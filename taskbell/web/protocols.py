@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Awaitable, Callable, Collection, Coroutine
+from collections.abc import Awaitable, Callable, Collection
 from contextlib import aclosing
 from datetime import UTC, datetime
 from typing import Any
@@ -74,7 +74,6 @@ class _SocketGuards:
     max_subscriptions_per_connection: int | None
     _operations: SocketBudget
     _output: Output
-    _expired: asyncio.Task[None] | None
     _direct: DirectSocket | None
 
     async def _guarded(self, handle: Callable[[], Awaitable[None]]) -> None:
@@ -123,22 +122,15 @@ class _SocketGuards:
         )
         closing.add_done_callback(lambda done: done.cancelled() or done.exception())
 
-    def _close_at_expiry(
-        self, close: Callable[[], Coroutine[Any, Any, None]]
-    ) -> asyncio.TimerHandle | None:
-        """A timer, not a sleeping task, per socket: it is held by every socket for hours."""
+    async def _close_at_expiry(self, close: Callable[[], Awaitable[None]]) -> None:
         identity = self.context.identity
         if identity is None or identity.expires_at is None:
-            return None
+            return
         expires_at = identity.expires_at
         if expires_at.tzinfo is None:
             expires_at = expires_at.replace(tzinfo=UTC)
-        delay = max(0.0, (expires_at - datetime.now(UTC)).total_seconds())
-
-        def expired() -> None:
-            self._expired = asyncio.create_task(close())
-
-        return asyncio.get_running_loop().call_later(delay, expired)
+        await asyncio.sleep(max(0.0, (expires_at - datetime.now(UTC)).total_seconds()))
+        await close()
 
     async def _plan(
         self, message: Any, active: Collection[str]
@@ -181,26 +173,21 @@ class _SocketGuards:
 class TransportWSHandler(_SocketGuards, BaseGraphQLTransportWSHandler[Context, None]):
     """``graphql-transport-ws`` (graphql-ws library, Apollo's GraphQLWsLink)."""
 
-    _expiry: asyncio.TimerHandle | None = None
-    _expired: asyncio.Task[None] | None = None
-    _acknowledged_before = False
+    _expiry: asyncio.Task[None] | None = None
 
     async def handle(self) -> None:
         try:
             await self._guarded(super().handle)
         finally:
-            if self._expiry is not None:
-                self._expiry.cancel()
-            await cancel_quietly(self._expired)
+            await cancel_quietly(self._expiry)
 
     async def send_message(self, message: Any) -> None:
         await self._send_json(message)
 
     async def handle_connection_init(self, message: Any) -> None:
         await super().handle_connection_init(message)
-        if self.connection_acknowledged and not self._acknowledged_before:
-            self._acknowledged_before = True
-            self._expiry = self._close_at_expiry(self._close_expired)
+        if self.connection_acknowledged and self._expiry is None:
+            self._expiry = asyncio.create_task(self._close_at_expiry(self._close_expired))
             self.context.rt.presence.connection_opened(self, self.context.identity)
 
     async def _close_expired(self) -> None:
