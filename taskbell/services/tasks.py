@@ -387,7 +387,7 @@ async def _record(
         rows = (await connection.execute(_RECORD, values)).all()
         event.id = rows[0][0]
         # A change with no one to tell is one row with no notification (an outer join).
-        notes = [(row[1], row[2], row[3]) for row in rows if row[1] is not None]
+        notes = [(nid, rid, pos) for _, nid, rid, pos, _pushable in rows if nid is not None]
         pushable = any(row.pushable for row in rows)
     else:
         pushable = True
