@@ -14,6 +14,7 @@ from taskbell.channels import build_outbox, register_runtime_channels
 from taskbell.config import Settings
 from taskbell.db import create_engine, create_sessions
 from taskbell.jwts import JwtVerifier
+from taskbell.membership_cache import MembershipCache
 from taskbell.metrics import Metrics
 from taskbell.ratelimit import Throttle
 from taskbell.realtime.groups import Groups
@@ -54,6 +55,9 @@ def build_runtime(settings: Settings) -> Runtime:
         vapid=VapidKeys(settings, sessions),
         jwt=JwtVerifier.from_settings(settings),
         tokens=TokenCache(settings.token_cache_size, settings.token_cache_seconds, hub.connected),
+        memberships=MembershipCache(
+            settings.token_cache_size, settings.token_cache_seconds, hub.connected
+        ),
     )
     register_runtime_channels(rt)
     return rt

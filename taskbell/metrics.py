@@ -46,6 +46,11 @@ class Metrics:
             "Bearer tokens answered from the process's token cache (no database read).",
             registry=self.registry,
         )
+        self.membership_cache_hits = Counter(
+            "taskbell_membership_cache_hits",
+            "Subscribes whose membership check the process's cache answered (no database read).",
+            registry=self.registry,
+        )
         self.mutation_seconds = Histogram(
             "taskbell_mutation_seconds",
             "updateTaskStatus latency.",

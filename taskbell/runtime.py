@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from taskbell.config import Settings
 from taskbell.db import Sessions
 from taskbell.jwts import JwtVerifier
+from taskbell.membership_cache import MembershipCache
 from taskbell.metrics import Metrics
 from taskbell.outbox import Outbox
 from taskbell.ratelimit import Throttle
@@ -42,3 +43,5 @@ class Runtime:
     jwt: JwtVerifier | None = None
     # Tokens already checked (taskbell.token_cache); None: every request reads the database.
     tokens: TokenCache | None = None
+    # Who belongs to which projects, as last read (taskbell.membership_cache); None: always read.
+    memberships: MembershipCache | None = None

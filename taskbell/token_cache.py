@@ -37,7 +37,8 @@ log = logging.getLogger(__name__)
 
 
 def token_channel(prefix: str) -> str:
-    """The one channel every process of a deployment hears token revocations on."""
+    """The one channel every process of a deployment hears token revocations (and
+    membership removals, for ``taskbell.membership_cache``) on."""
     return f"{prefix}tokens"
 
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import TYPE_CHECKING
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from taskbell import models
 from taskbell.errors import Forbidden
+
+if TYPE_CHECKING:
+    from taskbell.runtime import Runtime
 
 NOT_A_MEMBER = "You are not a member of this project."
 
@@ -46,15 +50,24 @@ async def require_member(session: AsyncSession, user_id: int, project_id: int) -
         raise Forbidden(NOT_A_MEMBER)
 
 
-async def subscription_scope(
-    db: AsyncSession | AsyncConnection, user_id: int, project_ids: list[int] | None
-) -> list[int]:
-    """The projects a subscription covers: the given ones, or all of the caller's."""
-    mine = await member_project_ids(db, user_id)
+async def subscription_scope(rt: Runtime, user_id: int, project_ids: list[int] | None) -> list[int]:
+    """The projects a subscription covers: the given ones, or all of the caller's.
+
+    Given ones the process's membership cache vouches for cost no read
+    (``taskbell.membership_cache``); "all of mine" always reads.
+    """
+    cache = rt.memberships
+    if project_ids is not None and cache is not None and cache.covers(user_id, project_ids):
+        rt.metrics.membership_cache_hits.inc()
+        return sorted(set(project_ids))
+    generation = cache.generation if cache is not None else 0
+    async with rt.sessions.connect() as connection:
+        mine = await member_project_ids(connection, user_id)
+    if cache is not None:
+        cache.put(user_id, mine, generation)
     if project_ids is None:
         return mine
-    foreign = set(project_ids) - set(mine)
-    if foreign:
+    if not set(project_ids) <= set(mine):
         raise Forbidden("You are not a member of every requested project.")
     return sorted(set(project_ids))
 

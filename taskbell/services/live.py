@@ -28,8 +28,7 @@ async def authorize_task_events(
 ) -> tuple[list[int], Positions | None]:
     """The projects a ``taskStatusUpdated`` covers and where it resumes; raises on refusal."""
     resume_from = decode_cursor(after, TASK_EVENTS) if after is not None else None
-    async with rt.sessions.connect() as connection:
-        scope = await access.subscription_scope(connection, viewer.user.id, project_ids)
+    scope = await access.subscription_scope(rt, viewer.user.id, project_ids)
     if resume_from is not None:
         await streams.resume_positions(TaskEvents(rt), scope, resume_from)  # refuses foreign ones
     return scope, resume_from

@@ -45,8 +45,7 @@ async def members_of(sessions: Sessions, project_ids: Collection[int]) -> dict[i
 
 async def authorize(rt: Runtime, viewer: Identity, project_ids: list[int] | None) -> list[int]:
     """The projects a ``presenceChanged`` covers; FORBIDDEN for a foreign one."""
-    async with rt.sessions.connect() as connection:
-        return await access.subscription_scope(connection, viewer.user.id, project_ids)
+    return await access.subscription_scope(rt, viewer.user.id, project_ids)
 
 
 async def set_editing(rt: Runtime, viewer: Identity, task_id: int, editing: bool) -> bool:

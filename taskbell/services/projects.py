@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import delete, select, update
 
-from taskbell import events, models
+from taskbell import events, models, token_cache
 from taskbell.db import Sessions
 from taskbell.errors import BadUserInput, NotFound
 from taskbell.runtime import Runtime
@@ -86,8 +86,13 @@ async def remove_member(
             .values(membership_version=models.Project.membership_version + 1)
         )
         project = await session.get_one(models.Project, project_id)
-    await rt.hub.publish(
-        events.user_channel(rt.channel_prefix, member_id),
-        events.MembershipRevoked(user_id=member_id, project_id=project_id),
+    if rt.memberships is not None:
+        rt.memberships.forget_user(member_id)  # this process at once, before any reply
+    revoked = events.MembershipRevoked(user_id=member_id, project_id=project_id)
+    await rt.hub.publish_many(
+        [
+            (events.user_channel(rt.channel_prefix, member_id), revoked),
+            (token_cache.token_channel(rt.channel_prefix), revoked),
+        ]
     )
     return project

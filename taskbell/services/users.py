@@ -333,11 +333,13 @@ async def revoke_token(rt: Runtime, identity: Identity) -> None:
 
 @contextlib.asynccontextmanager
 async def watching_revocations(rt: Runtime) -> AsyncIterator[None]:
-    """Keep the process's token cache in step with revocations made on any process."""
-    if rt.tokens is None or not rt.tokens.enabled:
-        yield
-        return
-    async with rt.hub.watch([token_cache.token_channel(rt.channel_prefix)], rt.tokens):
+    """Keep the process's token and membership caches in step with revocations made on
+    any process."""
+    channel = [token_cache.token_channel(rt.channel_prefix)]
+    async with contextlib.AsyncExitStack() as watches:
+        for cache in (rt.tokens, rt.memberships):
+            if cache is not None and cache.enabled:
+                await watches.enter_async_context(rt.hub.watch(channel, cache))
         yield
 
 

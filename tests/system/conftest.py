@@ -141,6 +141,16 @@ async def stats(server: TaskBellProcess) -> dict[str, int]:
         return figures
 
 
+async def metric(server: TaskBellProcess, name: str) -> float:
+    """One unlabelled figure from the process's /metrics."""
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        text = (await http.get("/metrics")).text
+    for line in text.splitlines():
+        if line.startswith(f"{name} "):
+            return float(line.split()[1])
+    raise AssertionError(f"no {name} in /metrics")
+
+
 async def until_subscribed(server: TaskBellProcess, count: int, seconds: float = 30) -> None:
     """Wait until the process holds ``count`` subscriptions: it counts one once it listens
     at the broker (the protocols have no "subscribed" message to wait for)."""

@@ -15,6 +15,7 @@ from tests.system.conftest import (
     graphql,
     key,
     make_team,
+    metric,
     subscribed,
     until_subscribed,
 )
@@ -65,6 +66,33 @@ async def test_member_removed_on_one_process_loses_subscription_on_the_other(
         after = await socket.receive(5)
     assert ended["payload"]["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     assert after["type"] == "complete"  # the subscription is over: nothing more arrives
+
+
+async def test_member_removed_on_one_process_is_refused_a_new_subscription_on_the_other(
+    start_server: StartServer, private_redis: RedisProcess
+) -> None:
+    """B answers the member's second subscribe from its membership cache; once A removed
+    them, B's next subscribe is refused, not answered from the stale entry."""
+    first = await start_server(private_redis.url)
+    second = await start_server(private_redis.url)
+    team = await make_team(first, members=2, tasks=1)
+    async with subscribed(second, team.tokens[1], team.project_id):
+        pass
+    hits = await metric(second, "taskbell_membership_cache_hits_total")
+    async with subscribed(second, team.tokens[1], team.project_id) as socket:
+        assert await metric(second, "taskbell_membership_cache_hits_total") == hits + 1
+        removed = await graphql(
+            first, team.tokens[0],
+            "mutation ($p: ID!, $u: ID!) { removeProjectMember(projectId: $p, userId: $u) { id } }",
+            p=team.project_id, u=team.user_ids[1],
+        )  # fmt: skip
+        assert "errors" not in removed
+        ended = await socket.receive(5)  # B heard the removal
+        assert ended["payload"]["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    async with graphql_socket(second.ws_url, team.tokens[1]) as again:
+        await again.subscribe("s", SUBSCRIBE, {"p": [team.project_id]})
+        refused = await again.receive(5)
+    assert refused["payload"]["errors"][0]["extensions"]["code"] == "FORBIDDEN"
 
 
 async def test_logout_on_one_process_ends_subscriptions_on_the_other(

@@ -4,23 +4,17 @@ from __future__ import annotations
 
 import asyncio
 
-import httpx
 from websockets.asyncio.client import connect
 
 from tests.support.graphql_ws import SUBPROTOCOL, GraphQLSocket
 from tests.support.processes import RedisProcess, TaskBellProcess
-from tests.system.conftest import StartServer, graphql, make_team
+from tests.system.conftest import StartServer, graphql, make_team, metric
 
 ME = "{ me { id } }"
 
 
 async def _cache_hits(server: TaskBellProcess) -> float:
-    async with httpx.AsyncClient(base_url=server.base_url) as http:
-        text = (await http.get("/metrics")).text
-    for line in text.splitlines():
-        if line.startswith("taskbell_token_cache_hits_total "):
-            return float(line.split()[1])
-    raise AssertionError("no taskbell_token_cache_hits_total in /metrics")
+    return await metric(server, "taskbell_token_cache_hits_total")
 
 
 async def test_logout_on_one_process_is_refused_at_once_by_the_other_that_cached_it(
