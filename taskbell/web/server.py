@@ -87,12 +87,12 @@ def tune_gc(settings: Settings) -> None:
 
     With Python's defaults a full pass comes each time the heap has grown by a
     quarter, and every socket is a few hundred objects: a reconnect storm of
-    5,000 sockets paid 1.6 s of its 7 s of CPU in eleven full passes (the
-    longest 0.38 s, every delivery waiting meanwhile). A young generation of
-    ``gc_young_threshold`` allocations makes full passes about 70 times rarer;
-    what was imported and built before serving (about half the heap) is
-    frozen, so no pass walks it again. Reference counting still frees almost
-    everything at once; only cycles wait longer.
+    5,000 sockets paid 1.6 s of CPU in eleven full passes (the longest 0.38 s,
+    every delivery waiting meanwhile). A young generation of
+    ``gc_young_threshold`` allocations (Python's is 700) makes every pass
+    rarer; what was imported and built before serving is frozen, so no pass
+    walks it again. Reference counting still frees almost everything at once;
+    only cycles wait longer.
     """
     if settings.gc_young_threshold:
         _young, middle, old = gc.get_threshold()
