@@ -15,47 +15,22 @@ added member is never refused and never misses a project. What can make a
 - ``max_age_seconds`` after it was read (a bound for changes made in SQL);
 - the broker link being down (no hits while removals could be missed).
 
-A read that started before an invalidation never stores its answer after it
-(``generation``), as in ``taskbell.token_cache``.
+The rules it shares with ``taskbell.token_cache`` (age, broker link, Resync,
+``generation``) are ``taskbell.revocable_cache``'s.
 """
 
 from __future__ import annotations
 
-import logging
-import time
-from collections import OrderedDict
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 
 from taskbell import events
+from taskbell.revocable_cache import RevocableCache
 
-log = logging.getLogger(__name__)
 
-
-class MembershipCache:
+class MembershipCache(RevocableCache[int, tuple[frozenset[int], float]]):
     """User id → the project ids read for them, least recently used first out; a ``hub.Sink``."""
 
-    def __init__(
-        self,
-        size: int,
-        max_age_seconds: float,
-        connected: Callable[[], bool] = lambda: True,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._entries: OrderedDict[int, tuple[frozenset[int], float]] = OrderedDict()
-        self._size = size
-        self._max_age = max_age_seconds
-        self._connected = connected
-        self._clock = clock
-        self._broken = False
-        # Bumped by every invalidation; a read stores its answer only if unchanged.
-        self.generation = 0
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    @property
-    def enabled(self) -> bool:
-        return self._size > 0 and self._max_age > 0 and not self._broken
+    label = "membership cache"
 
     def covers(self, user_id: int, project_ids: Collection[int]) -> bool:
         """True when a live entry says the user belongs to every one of ``project_ids``."""
@@ -63,7 +38,7 @@ class MembershipCache:
         if entry is None:
             return False
         member_of, read_at = entry
-        if not self._connected() or self._clock() - read_at >= self._max_age:
+        if not self._usable(read_at):
             del self._entries[user_id]
             return False
         self._entries.move_to_end(user_id)
@@ -72,7 +47,7 @@ class MembershipCache:
     def put(self, user_id: int, project_ids: Collection[int], generation: int) -> None:
         """Remember what the database just said, unless something was invalidated since
         the read began (``generation`` as it was then)."""
-        if not self.enabled or generation != self.generation or not self._connected():
+        if not self._storable(generation):
             return
         self._entries.pop(user_id, None)
         self._entries[user_id] = (frozenset(project_ids), self._clock())
@@ -83,20 +58,6 @@ class MembershipCache:
         self.generation += 1
         self._entries.pop(user_id, None)
 
-    def clear(self) -> None:
-        self.generation += 1
-        self._entries.clear()
-
-    # -- hub.Sink: called in the token channel's owner task
-
-    def offer(self, message: events.Message) -> None:
+    def _revoked(self, message: events.Message) -> None:
         if isinstance(message, events.MembershipRevoked):
             self.forget_user(message.user_id)
-        elif isinstance(message, events.Resync):
-            self.clear()
-
-    def fail(self, error: BaseException) -> None:
-        """The channel's fan-out died: removals could be missed, so stop caching."""
-        log.warning("membership cache off: its revocation channel failed (%r)", error)
-        self._broken = True
-        self.clear()

@@ -19,9 +19,7 @@ stores its (possibly stale) answer after it: see ``generation``.
 
 from __future__ import annotations
 
-import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,11 +27,10 @@ from typing import TYPE_CHECKING
 
 from taskbell import events
 from taskbell.models.base import utcnow
+from taskbell.revocable_cache import RevocableCache
 
 if TYPE_CHECKING:
     from taskbell.services.users import Identity
-
-log = logging.getLogger(__name__)
 
 
 def token_channel(prefix: str) -> str:
@@ -50,8 +47,10 @@ class Entry:
     read_at: float
 
 
-class TokenCache:
+class TokenCache(RevocableCache[str, Entry]):
     """Digest → identity, least recently used first out; a ``hub.Sink`` for invalidations."""
+
+    label = "token cache"
 
     def __init__(
         self,
@@ -60,22 +59,8 @@ class TokenCache:
         connected: Callable[[], bool] = lambda: True,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._entries: OrderedDict[str, Entry] = OrderedDict()
+        super().__init__(size, max_age_seconds, connected, clock)
         self._by_token: dict[int, str] = {}
-        self._size = size
-        self._max_age = max_age_seconds
-        self._connected = connected
-        self._clock = clock
-        self._broken = False
-        # Bumped by every invalidation; a lookup stores its answer only if unchanged.
-        self.generation = 0
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    @property
-    def enabled(self) -> bool:
-        return self._size > 0 and self._max_age > 0 and not self._broken
 
     def get(self, digest: str) -> Entry | None:
         """The live entry for the digest, or None (then the caller asks the database)."""
@@ -83,11 +68,7 @@ class TokenCache:
         if entry is None:
             return None
         expires_at = entry.identity.expires_at
-        if (
-            not self._connected()
-            or self._clock() - entry.read_at >= self._max_age
-            or (expires_at is not None and expires_at <= utcnow())
-        ):
+        if not self._usable(entry.read_at) or (expires_at is not None and expires_at <= utcnow()):
             self._drop(digest)
             return None
         self._entries.move_to_end(digest)
@@ -98,7 +79,7 @@ class TokenCache:
     ) -> None:
         """Remember a token the database just vouched for, unless something was invalidated
         since the lookup began (``generation`` as it was then)."""
-        if not self.enabled or generation != self.generation or not self._connected():
+        if not self._storable(generation):
             return
         self._drop(digest)
         self._entries[digest] = Entry(identity, last_used_at, self._clock())
@@ -113,24 +94,13 @@ class TokenCache:
         if digest is not None:
             self._drop(digest)
 
-    def clear(self) -> None:
-        self.generation += 1
+    def _drop_all(self) -> None:
         self._entries.clear()
         self._by_token.clear()
 
-    # -- hub.Sink: called in the token channel's owner task
-
-    def offer(self, message: events.Message) -> None:
+    def _revoked(self, message: events.Message) -> None:
         if isinstance(message, events.TokenRevoked):
             self.forget_token(message.token_id)
-        elif isinstance(message, events.Resync):
-            self.clear()
-
-    def fail(self, error: BaseException) -> None:
-        """The channel's fan-out died: revocations could be missed, so stop caching."""
-        log.warning("token cache off: its revocation channel failed (%r)", error)
-        self._broken = True
-        self.clear()
 
     def _drop(self, digest: str) -> None:
         entry = self._entries.pop(digest, None)
