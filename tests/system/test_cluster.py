@@ -7,10 +7,11 @@ import signal
 from contextlib import AsyncExitStack
 
 from tests.support.graphql_ws import GraphQLSocket, graphql_socket
-from tests.support.processes import RedisProcess
+from tests.support.processes import RedisProcess, TaskBellProcess
 from tests.system.conftest import (
     SUBSCRIBE,
     StartServer,
+    Team,
     change,
     graphql,
     key,
@@ -47,6 +48,16 @@ async def test_postgres_listen_notify_broadcast_joins_processes_too(
         assert key(await socket.next_data(5)) == (team.task_ids[0], 2)
 
 
+async def _remove_member(server: TaskBellProcess, team: Team, user_id: str) -> None:
+    """The owner (``team.tokens[0]``) removes a member through ``server``; must succeed."""
+    removed = await graphql(
+        server, team.tokens[0],
+        "mutation ($p: ID!, $u: ID!) { removeProjectMember(projectId: $p, userId: $u) { id } }",
+        p=team.project_id, u=user_id,
+    )  # fmt: skip
+    assert "errors" not in removed, removed
+
+
 async def test_member_removed_on_one_process_loses_subscription_on_the_other(
     start_server: StartServer, private_redis: RedisProcess
 ) -> None:
@@ -55,12 +66,7 @@ async def test_member_removed_on_one_process_loses_subscription_on_the_other(
     second = await start_server(private_redis.url)
     team = await make_team(first, members=2, tasks=1)
     async with subscribed(second, team.tokens[1], team.project_id) as socket:
-        removed = await graphql(
-            first, team.tokens[0],
-            "mutation ($p: ID!, $u: ID!) { removeProjectMember(projectId: $p, userId: $u) { id } }",
-            p=team.project_id, u=team.user_ids[1],
-        )  # fmt: skip
-        assert "errors" not in removed
+        await _remove_member(first, team, team.user_ids[1])
         ended = await socket.receive(5)
         await change(first, team.tokens[0], team.task_ids[0], 0)
         after = await socket.receive(5)
@@ -81,12 +87,7 @@ async def test_member_removed_on_one_process_is_refused_a_new_subscription_on_th
     hits = await metric(second, "taskbell_membership_cache_hits_total")
     async with subscribed(second, team.tokens[1], team.project_id) as socket:
         assert await metric(second, "taskbell_membership_cache_hits_total") == hits + 1
-        removed = await graphql(
-            first, team.tokens[0],
-            "mutation ($p: ID!, $u: ID!) { removeProjectMember(projectId: $p, userId: $u) { id } }",
-            p=team.project_id, u=team.user_ids[1],
-        )  # fmt: skip
-        assert "errors" not in removed
+        await _remove_member(first, team, team.user_ids[1])
         ended = await socket.receive(5)  # B heard the removal
         assert ended["payload"]["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     async with graphql_socket(second.ws_url, team.tokens[1]) as again:
