@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     access_log: bool = False
     # Allocations between the garbage collector's young passes under ``serve``
     # (Python's default is 700); 0 keeps Python's defaults. See web.server.tune_gc.
-    gc_young_threshold: int = Field(default=50_000, ge=0)
+    gc_young_threshold: int = Field(default=10_000, ge=0)
     # FastAPI's native OpenTelemetry; off, it costs nothing per request or socket.
     opentelemetry: bool = False
     # Outgoing webhooks: seconds before each retry; the schedule running out fails a delivery.

@@ -92,7 +92,9 @@ def tune_gc(settings: Settings) -> None:
     ``gc_young_threshold`` allocations (Python's is 700) makes every pass
     rarer; what was imported and built before serving is frozen, so no pass
     walks it again. Reference counting still frees almost everything at once;
-    only cycles wait longer.
+    only cycles wait longer, which is why the default stops at 10,000: S5 took
+    5.7 s with Python's threshold, 4.3 s at 10,000 and no less at 50,000, while
+    at 50,000 RSS grew 8 MiB over a 1,000-event stream (3.5 MiB with Python's).
     """
     if settings.gc_young_threshold:
         _young, middle, old = gc.get_threshold()

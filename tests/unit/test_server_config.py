@@ -30,7 +30,7 @@ def test_access_log_follows_the_setting(tmp_path: Path, wanted: bool) -> None:
     assert server_config(create_app(settings), "127.0.0.1", 0).access_log is wanted
 
 
-@pytest.mark.parametrize("young", [0, 50_000])
+@pytest.mark.parametrize("young", [0, 10_000])
 def test_serve_sets_the_young_gc_threshold_and_freezes_the_startup_heap(young: int) -> None:
     """TASKBELL_GC_YOUNG_THRESHOLD sets the young generation; 0 keeps what Python had."""
     saved = gc.get_threshold()
@@ -42,4 +42,4 @@ def test_serve_sets_the_young_gc_threshold_and_freezes_the_startup_heap(young: i
     finally:
         gc.unfreeze()
         gc.set_threshold(*saved)
-    assert Settings().gc_young_threshold == 50_000
+    assert Settings().gc_young_threshold == 10_000
