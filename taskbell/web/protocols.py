@@ -64,6 +64,16 @@ class _Operation:
         return b"".join((self._head, payload, b"}"))
 
 
+def _let_go(message: dict[str, Any]) -> None:
+    """Empty a grouped operation's message once planned (its plan keeps what it needs).
+
+    Strawberry's read loop holds the last message in a local while it waits
+    for the next, so an idle socket would keep its subscribe message's query
+    and variables (about 1 KiB) for as long as it stays open.
+    """
+    message.clear()
+
+
 class _SocketGuards:
     """What both protocols share: registration, the output, a flood limit, grouped operations."""
 
@@ -206,6 +216,7 @@ class TransportWSHandler(_SocketGuards, BaseGraphQLTransportWSHandler[Context, N
         operation.task = asyncio.create_task(self._run_grouped(operation_id, planned))
         operation.task.add_done_callback(self._task_done)
         self.operations[operation_id] = operation
+        _let_go(message)
 
     async def _run_grouped(self, operation_id: str, planned: groups.Plan | groups.Refused) -> None:
         head = ('{"id":' + json.dumps(operation_id) + ',"type":"next","payload":').encode()
@@ -240,6 +251,7 @@ class LegacyWSHandler(_SocketGuards, BaseGraphQLWSHandler[Context, None]):
             return
         operation_id = message["id"]
         self.tasks[operation_id] = asyncio.create_task(self._run_grouped(operation_id, planned))
+        _let_go(message)
 
     async def _run_grouped(self, operation_id: str, planned: groups.Plan | groups.Refused) -> None:
         head = ('{"type":"data","id":' + json.dumps(operation_id) + ',"payload":').encode()
