@@ -22,6 +22,7 @@ import time
 from collections.abc import Awaitable
 from typing import Any
 
+import pgwaits
 import procs
 import targets
 from loadgen import LoadGen
@@ -147,17 +148,27 @@ class Runner:
         )
 
     async def mutations(self) -> dict[str, Any]:
+        """S6; on PostgreSQL, what the server's transactions waited on meanwhile (``pgwaits``)."""
         plan = self.plan
-        return await self.measured(
-            f"mutations x{plan.mutation_clients}",
-            self.gen.call(
-                "mutations",
-                limit=plan.mutation_seconds + 60,
-                clients=plan.mutation_clients,
-                seconds=plan.mutation_seconds,
-                tasks=self.target.mutation_tasks,
-            ),
-        )
+        dsn = self.target.postgres_dsn
+        stop = asyncio.Event()
+        sampling = asyncio.create_task(pgwaits.sample(dsn, stop)) if dsn else None
+        try:
+            result = await self.measured(
+                f"mutations x{plan.mutation_clients}",
+                self.gen.call(
+                    "mutations",
+                    limit=plan.mutation_seconds + 60,
+                    clients=plan.mutation_clients,
+                    seconds=plan.mutation_seconds,
+                    tasks=self.target.mutation_tasks,
+                ),
+            )
+        finally:
+            stop.set()
+        if sampling is not None:
+            result["postgresWaits"] = await sampling
+        return result
 
     async def crowd_storm(self) -> dict[str, Any]:
         """S7's baseline: the same distinct members connecting, nobody watching presence."""

@@ -47,6 +47,8 @@ class Target:
     mutation_tasks: list[dict[str, Any]] = field(default_factory=list)
     # Worker processes (``serve --workers N``): more than one spans both cores.
     workers: int = 1
+    # TaskBell on PostgreSQL: its database, for S6's sampling of what transactions wait on.
+    postgres_dsn: str | None = None
 
 
 async def server_counters(target: Target) -> dict[str, float]:
@@ -460,6 +462,7 @@ async def taskbell(
                 },
                 mutation_tasks,
                 workers,
+                database_url.replace("+asyncpg", "", 1) if backend == "postgres" else None,
             )
         finally:
             await child.stop()
