@@ -179,7 +179,7 @@ def _goals(results: dict[str, Any], tb: dict[str, Any], peers: dict[str, Any]) -
     s6 = _get("S6", "perSecond")(tb)
     return [
         _at_least("S1 >= 0.5 x ceiling deliveries/s", rate(tb), rate(peers["ceiling"]), 0.5),
-        _at_least("S1 >= 1.2 x Node graphql-ws deliveries/s", rate(tb), rate(peers["node"]), 1.2),
+        _at_least("S1 >= 1.5 x Node graphql-ws deliveries/s", rate(tb), rate(peers["node"]), 1.5),
         _sse_goal(tb),
         _at_most("S2 0 lost", _get("S2", "lost")(tb), 0, "{:,.0f}"),
         _at_most("S2 delivery p99 <= 50 ms", _get("S2", "latencyMs", "p99")(tb), 50, "{:,.1f} ms"),
