@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pgwaits
+from targets import MEMBERS
 
 PEERS = ("ceiling", "node")
 TASKBELLS = ("taskbell_postgres", "taskbell_sqlite")
@@ -441,6 +442,11 @@ def _workers_section(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _share(percent: dict[str, float], *kinds: str) -> str:
+    """The summed share of some ``pgwaits`` kinds, "—" when nothing was sampled."""
+    return f"{sum(percent[kind] for kind in kinds):.0f}%" if percent else "—"
+
+
 def _s6_section(results: dict[str, Any]) -> list[str]:
     """S6 with what bounds it: the server's CPU per mutation, and what PostgreSQL waited on."""
     plan = results["plan"]
@@ -453,10 +459,10 @@ def _s6_section(results: dict[str, Any]) -> list[str]:
         return ["Not measured in this run."]
     lines = [
         f"{plan['mutation_clients']} clients each move their own task through the statuses"
-        " as fast as they are answered. The S6 projects all have the benchmark's 10 users as"
-        " members, so every change notifies 9 of them and holds those 9 users' rows locked"
-        " until it commits (each member's notification positions are handed out in commit"
-        " order). Meanwhile the driver sampled `pg_stat_activity` every"
+        f" as fast as they are answered. The S6 projects all have the benchmark's {MEMBERS} users"
+        f" as members, so every change notifies {MEMBERS - 1} of them and holds those users'"
+        " rows locked until it commits (each member's notification positions are handed out"
+        " in commit order). Meanwhile the driver sampled `pg_stat_activity` every"
         f" {pgwaits.INTERVAL * 1000:.0f} ms: of the server's connections with a transaction"
         " open, the share waiting for another transaction's row lock, the share idle in"
         " transaction (their statement answered, waiting for TaskBell's next statement or"
@@ -472,10 +478,6 @@ def _s6_section(results: dict[str, Any]) -> list[str]:
         cpu = _get("serverCpuUsPerMutation")(s6)
         waits = s6.get("postgresWaits", {})
         share = waits.get("percent", {})
-
-        def pct(*kinds: str, share: dict[str, float] = share) -> str:
-            return f"{sum(share[k] for k in kinds):.0f}%" if share else "—"
-
         lines.append(
             f"| {label} | {_cell(_get('perSecond')(s6), '{:,.0f}')}"
             f" | {_cell(_get('latencyMs', 'p50')(s6), '{:,.0f}')}"
@@ -483,8 +485,8 @@ def _s6_section(results: dict[str, Any]) -> list[str]:
             f" | {_cell(cpu, '{:,.0f}')} | {_cell(_get('serverCpuPercent')(s6), '{:.0f}%')}"
             f" | {_cell(1e6 / cpu if cpu else None, '{:,.0f}')}"
             f" | {_cell(_get('meanOpenTransactions')(waits), '{:.1f}')}"
-            f" | {pct('rowLock')} | {pct('idleInTransaction')} | {pct('running')}"
-            f" | {pct('lwLock', 'io')} |"
+            f" | {_share(share, 'rowLock')} | {_share(share, 'idleInTransaction')}"
+            f" | {_share(share, 'running')} | {_share(share, 'lwLock', 'io')} |"
         )
         if "error" in waits:
             lines.append(f"\n{label}: sampling PostgreSQL failed ({waits['error']}).")
